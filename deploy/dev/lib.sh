@@ -1,0 +1,96 @@
+# shellcheck shell=bash
+# Shared settings for the dev-server scripts. Sourced, never run.
+#
+# Versions are pinned here and nowhere else: the install script keys its cache folders on them, so
+# bumping one rebuilds exactly that tool on the next run.
+
+TEMPORAL_CLI_VERSION=1.5.1
+ETCD_VERSION=3.6.16
+KUBE_VERSION=1.35.4
+VERSITYGW_VERSION=1.7.0
+
+# Outside the clone, so a fresh CI clone and the next session reuse what is already built.
+TOOLS_DIR=${KS_UPGRADE_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ks-upgrade/tools}
+
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# Runtime state (data dirs, PIDs, logs, the env file) is per clone: two clones can run side by side.
+STATE_DIR=${KS_UPGRADE_DEV_STATE:-$REPO_ROOT/.dev}
+ENV_FILE=$STATE_DIR/env
+
+temporal_bin() { echo "$TOOLS_DIR/temporal-$TEMPORAL_CLI_VERSION/temporal"; }
+etcd_bin() { echo "$TOOLS_DIR/etcd-$ETCD_VERSION/etcd"; }
+kube_apiserver_bin() { echo "$TOOLS_DIR/kube-apiserver-$KUBE_VERSION/kube-apiserver"; }
+versitygw_bin() { echo "$TOOLS_DIR/versitygw-$VERSITYGW_VERSION/versitygw"; }
+
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# --- process bookkeeping -------------------------------------------------------------------------
+# Every process we start gets STATE_DIR/run/<name>.{pid,port,...}; `down` stops exactly those PIDs.
+
+RUN_DIR=$STATE_DIR/run
+LOG_DIR=$STATE_DIR/logs
+
+pid_of() { [[ -f "$RUN_DIR/$1.pid" ]] && cat "$RUN_DIR/$1.pid" || true; }
+
+# Alive and still the program we started (a recycled PID must never be signalled).
+is_running() {
+  local pid; pid=$(pid_of "$1")
+  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null && [[ -r /proc/$pid/cmdline ]] &&
+    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$(cat "$RUN_DIR/$1.cmd" 2>/dev/null || echo '<none>')"
+}
+
+# A free TCP port on 127.0.0.1 (node is a fixed dependency of the project, so it is always here).
+free_port() {
+  node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
+}
+
+# Start a long-lived server detached from this shell (setsid: Ctrl-C in the caller's terminal or the
+# end of the calling script does not take it down). $1 = name, $2 = a string unique to its command
+# line (used by is_running), rest = the command.
+spawn() {
+  local name=$1 marker=$2; shift 2
+  mkdir -p "$RUN_DIR" "$LOG_DIR"
+  setsid "$@" >"$LOG_DIR/$name.log" 2>&1 </dev/null &
+  echo $! >"$RUN_DIR/$name.pid"
+  printf '%s' "$marker" >"$RUN_DIR/$name.cmd"
+}
+
+# wait_until <name> <seconds> <command...>: poll until the command succeeds; fail with the log tail.
+wait_until() {
+  local name=$1 timeout=$2 deadline; shift 2
+  deadline=$((SECONDS + timeout))
+  until "$@" >/dev/null 2>&1; do
+    if ! is_running "$name"; then
+      tail -n 30 "$LOG_DIR/$name.log" >&2
+      die "$name exited during start-up; log: $LOG_DIR/$name.log"
+    fi
+    if ((SECONDS >= deadline)); then
+      tail -n 30 "$LOG_DIR/$name.log" >&2
+      die "$name not ready after ${timeout}s; log: $LOG_DIR/$name.log"
+    fi
+    sleep 0.2
+  done
+}
+
+# stop <name>...: SIGTERM to all at once (shut-downs overlap), then up to 10 s for each before SIGKILL.
+stop() {
+  local name pid i pids=() names=()
+  for name in "$@"; do
+    pid=$(pid_of "$name")
+    if [[ -n "$pid" ]] && is_running "$name"; then
+      kill -TERM "$pid" 2>/dev/null || true
+      pids+=("$pid"); names+=("$name")
+    fi
+  done
+  for i in "${!pids[@]}"; do
+    pid=${pids[$i]}
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then
+      log "${names[$i]} (pid $pid) did not stop in 10s; killing"
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+    log "stopped ${names[$i]} (pid $pid)"
+  done
+  for name in "$@"; do rm -f "$RUN_DIR/$name".*; done
+}
