@@ -94,3 +94,71 @@ stop() {
   done
   for name in "$@"; do rm -f "$RUN_DIR/$name".*; done
 }
+
+# --- kube-apiserver --------------------------------------------------------------------------------
+PKI=$STATE_DIR/pki
+
+# Without a default route the apiserver cannot pick an advertise address and refuses to start;
+# loopback is rejected for it, so use the first non-loopback address the host has.
+advertise_args() {
+  if ! awk 'NR>1 && $2=="00000000"{f=1} END{exit !f}' /proc/net/route; then
+    local ip
+    ip=$(hostname -I 2>/dev/null | tr ' ' '\n' | grep -E '^[0-9.]+$' | grep -v '^127\.' | head -1 || true)
+    [[ -n $ip ]] || die "no default route and no non-loopback IPv4 address: kube-apiserver needs one to advertise"
+    echo "--advertise-address=$ip"
+  fi
+}
+
+# start_apiserver <cluster>: one kube-apiserver on the running etcd, under /registry-<cluster>.
+# Returns at once; wait_apiserver waits for readiness.
+start_apiserver() {
+  local c=$1 name=apiserver-$1 port etcd_port adv
+  etcd_port=$(cat "$RUN_DIR/etcd.port")
+  port=$(free_port)
+  adv=$(advertise_args)
+  # shellcheck disable=SC2086 # $adv is empty or one word
+  spawn "$name" "--etcd-prefix=/registry-$c " "$(kube_apiserver_bin)" \
+    --etcd-servers="http://127.0.0.1:$etcd_port" --etcd-prefix="/registry-$c" \
+    --bind-address=127.0.0.1 --secure-port="$port" --cert-dir="$PKI" \
+    --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
+    --service-cluster-ip-range=10.0.0.0/24 \
+    --service-account-issuer="https://127.0.0.1:$port/" \
+    --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
+    --token-auth-file="$PKI/tokens.csv" --authorization-mode=RBAC \
+    --disable-admission-plugins=ServiceAccount --allow-privileged=true \
+    $adv --v=0
+  echo "$port" >"$RUN_DIR/$name.port"
+}
+
+wait_apiserver() {
+  local c=$1 port token
+  port=$(cat "$RUN_DIR/apiserver-$c.port")
+  token=$(cat "$PKI/admin.token")
+  wait_until "apiserver-$c" 120 curl -fsk -H "Authorization: Bearer $token" "https://127.0.0.1:$port/readyz"
+  wait_until "apiserver-$c" 30 curl -fsk -H "Authorization: Bearer $token" \
+    "https://127.0.0.1:$port/api/v1/namespaces/default"
+  log "kube-apiserver '$c' up on https://127.0.0.1:$port"
+}
+
+# write_kubeconfig <file> <current-context> <cluster>...: one context per cluster, admin token user.
+write_kubeconfig() {
+  local file=$1 current=$2 c; shift 2
+  {
+    echo "apiVersion: v1"
+    echo "kind: Config"
+    echo "clusters:"
+    for c in "$@"; do
+      printf '  - name: %s\n    cluster:\n      server: https://127.0.0.1:%s\n      certificate-authority: %s\n' \
+        "$c" "$(cat "$RUN_DIR/apiserver-$c.port")" "$PKI/ca.crt"
+    done
+    echo "users:"
+    printf '  - name: admin\n    user:\n      token: %s\n' "$(cat "$PKI/admin.token")"
+    echo "contexts:"
+    for c in "$@"; do
+      printf '  - name: %s\n    context:\n      cluster: %s\n      user: admin\n' "$c" "$c"
+    done
+    echo "current-context: $current"
+  } >"$file.tmp.$$"
+  chmod 600 "$file.tmp.$$"
+  mv "$file.tmp.$$" "$file"
+}
