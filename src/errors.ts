@@ -1,0 +1,34 @@
+/**
+ * Base of every error ks-upgrade raises on purpose. `name` is stable and meaningful: activities
+ * turn it into the Temporal failure type, and the workflow decides from it whether retrying can
+ * help (see {@link NON_RETRYABLE_ERROR_NAMES}). `hint` tells the operator how to fix the cause.
+ */
+export class KsUpgradeError extends Error {
+  readonly hint: string | undefined;
+  constructor(message: string, options?: { hint?: string; cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.hint = options?.hint;
+  }
+}
+
+/** Input the operator must fix (config, workflow input, CLI flags). Retrying cannot help. */
+export class ValidationError extends KsUpgradeError {}
+
+/** Error names that make an activity fail without retries: only a change by a human can help. */
+export const NON_RETRYABLE_ERROR_NAMES: readonly string[] = [
+  'ValidationError',
+  'ConfigError',
+  'IntegrityError',
+  'EncryptionKeyError',
+  'PlaintextSecretError',
+  'UnsafeKeyError',
+  'KeyConflictError',
+];
+
+/** The message, and the fix when there is one, as one line for logs and CLI output. */
+export function describeError(err: unknown): string {
+  if (err instanceof KsUpgradeError && err.hint) return `${err.message} (fix: ${err.hint})`;
+  if (err instanceof Error) return err.message;
+  return String(err);
+}
