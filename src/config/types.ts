@@ -1,0 +1,116 @@
+/**
+ * The validated, defaulted configuration. The file format is the original ks-upgrade's
+ * (`storage`, `validator`, `jobs`), plus additive keys; see `config.schema.json` and
+ * docs/configuration.md. Durations are milliseconds here (YAML takes Go-style strings: `30m`).
+ */
+export interface UpgradeConfig {
+  storage: StorageConfig;
+  validator: ValidatorConfig;
+  /** Every `jobs.<name>` entry of the merged files, keyed by job name. */
+  jobs: Record<string, JobConfig>;
+  upgrade: UpgradeOptions;
+}
+
+export interface StorageConfig {
+  /** Used when `s3` is absent. Default path `/tmp/ks-upgrade`. */
+  local: { path: string };
+  /** When present, backups go to S3 instead of the local directory. */
+  s3?: S3StorageConfig;
+  /** AES-256-GCM encryption at rest; required to store Secrets or kubeconfigs. */
+  encryption?: EncryptionConfig;
+}
+
+export interface S3StorageConfig {
+  /** `host:port` or a URL. Empty: the AWS default endpoint for the region. */
+  endpoint: string;
+  region: string;
+  bucket: string;
+  disableSSL: boolean;
+  forcePathStyle: boolean;
+  /** Prefix under which all keys are stored (no leading `/`, ends with `/` when non-empty). */
+  prefix: string;
+  /** Create the bucket when it does not exist (default false: a missing bucket is an error). */
+  createBucket: boolean;
+  /** Multipart upload above this size in bytes (default 8 MiB). */
+  multipartThreshold: number;
+  /**
+   * Static credentials. Inline in the config (the original's keys, accepted for compatibility),
+   * from `credentialsFile`, or, when both are absent, from the environment / AWS default chain.
+   */
+  accessKeyID?: string;
+  secretAccessKey?: string;
+  sessionToken?: string;
+  /** YAML/JSON file with `accessKeyID`, `secretAccessKey` and optionally `sessionToken`. */
+  credentialsFile?: string;
+}
+
+export interface EncryptionConfig {
+  /** File holding the 32-byte key (raw, hex or base64). */
+  keyFile?: string;
+  /** Name of an environment variable holding the key (hex or base64). */
+  keyEnv?: string;
+}
+
+export interface ValidatorConfig {
+  ksVersion: { enabled: boolean };
+  extensionsMuseum: {
+    enabled: boolean;
+    namespace: string;
+    name: string;
+    /** 0: "synced at least once". */
+    syncInterval: number;
+    watchTimeout: number;
+  };
+}
+
+/** Cluster placement of an extension, as in the v4 InstallPlan `spec.clusterScheduling`. */
+export interface ClusterScheduling {
+  placement?: {
+    clusters?: string[];
+    clusterSelector?: {
+      matchLabels?: Record<string, string>;
+      matchExpressions?: { key: string; operator: string; values?: string[] }[];
+    };
+  };
+  /** Per-cluster values override, YAML text keyed by cluster name. */
+  overrides?: Record<string, string>;
+}
+
+export interface ExtensionRef {
+  name: string;
+  version: string;
+  /** Extension values, YAML text (becomes `InstallPlan.spec.config`). */
+  config?: string;
+  clusterScheduling?: ClusterScheduling;
+  /** Accepted for compatibility with the seed README; not used by the original either. */
+  namespace?: string;
+  chartsPath?: string;
+  installationMode?: string;
+}
+
+/** Free-form per-job options; values keep their YAML types. */
+export type DynamicOptions = Record<string, unknown>;
+
+export interface RetryConfig {
+  maximumAttempts: number;
+  initialInterval: number;
+  maximumInterval: number;
+}
+
+export interface JobConfig {
+  enabled: boolean;
+  priority: number;
+  extensionRef?: ExtensionRef;
+  dynamicOptions: DynamicOptions;
+  /** Temporal retry policy of this job's phase activities; defaults apply where absent. */
+  retry?: Partial<RetryConfig>;
+  /** Start-to-close timeout of one phase activity of this job, ms. */
+  timeout?: number;
+}
+
+/** How the workflow waits between pre-upgrade and post-upgrade (the Helm upgrade of ks-core). */
+export type GateMode = 'signal' | 'detect' | 'none';
+
+export interface UpgradeOptions {
+  gate: GateMode;
+}
