@@ -1,0 +1,51 @@
+import { KsUpgradeError } from '../errors.js';
+import { StorageKeyNotFound } from '../storage/storage.js';
+
+/**
+ * No backup under this key. Extends {@link StorageKeyNotFound}, so code written against either
+ * catches it. `key` is the key as the caller named it (relative to its scope); `storageKey` is the
+ * full key in the backend.
+ */
+export class BackupKeyNotFound extends StorageKeyNotFound {
+  constructor(
+    key: string,
+    readonly storageKey: string,
+    location: string,
+  ) {
+    super(key, storageKey === key ? location : `${location} (stored as '${storageKey}')`);
+  }
+}
+
+/**
+ * A stored object failed verification: no or wrong header, header for another key, truncated,
+ * size or sha256 mismatch, or an AES-GCM authentication failure. The object is never parsed.
+ * Retrying cannot help (non-retryable).
+ */
+export class IntegrityError extends KsUpgradeError {
+  constructor(
+    readonly storageKey: string,
+    location: string,
+    /** What is wrong, without the key and location (for tables such as `backups verify`). */
+    readonly problem: string,
+    hint?: string,
+  ) {
+    super(`backup object '${storageKey}' in ${location} failed verification: ${problem}`, {
+      hint:
+        hint ??
+        'the object was changed or damaged after ks-upgrade wrote it: restore it from a copy of the backup ' +
+          'storage; run `ks-upgrade backups verify` to find every damaged object',
+    });
+  }
+}
+
+/**
+ * The encryption key is unusable (bad length or format, unreadable file, unset variable) or is not
+ * the key an object was encrypted with. The message names the setting, never the key.
+ */
+export class EncryptionKeyError extends KsUpgradeError {}
+
+/**
+ * Refused to store a Secret, a kubeconfig or other sensitive data in plaintext: no encryption key
+ * is configured. Nothing was written.
+ */
+export class PlaintextSecretError extends KsUpgradeError {}

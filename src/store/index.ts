@@ -1,0 +1,44 @@
+import type { StorageConfig } from '../config/types.js';
+import { createStorage } from '../storage/index.js';
+import { loadEncryptionKey } from './encryption.js';
+import { ResourceStore } from './resource-store.js';
+
+export {
+  ResourceStore,
+  SHARED_KEYS,
+  SHARED_SCOPE,
+  JSON_CONTENT_TYPE,
+  BINARY_CONTENT_TYPE,
+  type SharedKey,
+  type SaveOptions,
+  type SaveRawOptions,
+  type SaveOnceResult,
+  type BackupInfo,
+  type BackupEntry,
+  type VerifyResult,
+} from './resource-store.js';
+export { BackupKeyNotFound, IntegrityError, EncryptionKeyError, PlaintextSecretError } from './errors.js';
+export { EncryptionKey, loadEncryptionKey, parseKeyFile, ENCRYPTION_ALGORITHM } from './encryption.js';
+export {
+  FORMAT_MAGIC,
+  encodeObject,
+  parseObject,
+  openPayload,
+  type BackupHeader,
+  type EncryptionHeader,
+} from './format.js';
+export { sensitiveReason, sensitiveBytesReason } from './sensitive.js';
+
+/**
+ * The root store for `storage`: the backend it names plus the encryption key of
+ * `storage.encryption` (read from the file or from `env`). Jobs use `store.scope(cluster, job)`.
+ * Throws {@link EncryptionKeyError} for an unusable key, before anything is read or written.
+ */
+export async function createResourceStore(
+  config: StorageConfig,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<ResourceStore> {
+  const encryptionKey = await loadEncryptionKey(config.encryption, env);
+  const storage = await createStorage(config);
+  return new ResourceStore(storage, { encryptionKey });
+}
