@@ -5,13 +5,19 @@ const HELP = `ks-upgrade ${VERSION}: upgrade KubeSphere v3.x clusters to v4 as d
 Usage: ks-upgrade <command>
 
 Commands:
+  backups     list, show or verify the backup store (ks-upgrade backups --help)
   version     print the version
   help        print this help
 `;
 
-function main(argv: string[]): number {
+async function main(argv: string[]): Promise<number> {
   const [command = 'help'] = argv;
   switch (command) {
+    case 'backups': {
+      // Loaded on demand: the AWS SDK behind it is not needed by the other commands.
+      const { runBackupsCommand } = await import('./backups.js');
+      return runBackupsCommand(argv.slice(1), { stdout: process.stdout, stderr: process.stderr });
+    }
     case 'version':
     case '--version':
       process.stdout.write(`ks-upgrade ${VERSION} (node ${process.version})\n`);
@@ -27,4 +33,4 @@ function main(argv: string[]): number {
   }
 }
 
-process.exitCode = main(process.argv.slice(2));
+process.exitCode = await main(process.argv.slice(2));
