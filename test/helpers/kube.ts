@@ -1,4 +1,5 @@
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { connectCluster, type ClusterConnection } from '../../src/kube/connect.js';
 import { devEnv, uniqueName } from './env.js';
 
 /** A KubeConfig for one of the dev clusters (default: the first of `KS_DEV_CLUSTERS`). */
@@ -19,4 +20,10 @@ export async function createTestNamespace(kc: KubeConfig, prefix = 'test'): Prom
   const name = uniqueName(prefix).slice(0, 63);
   await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name } } });
   return name;
+}
+
+/** A ks-upgrade resource client for a dev cluster (its own transport; close it in `after`). */
+export async function devClusterConnection(context?: string): Promise<ClusterConnection> {
+  const env = devEnv();
+  return connectCluster({ kubeconfig: env.kubeconfig, context: context ?? env.kubeContext });
 }

@@ -1,0 +1,6 @@
+export * from './client.js';
+export * from './connect.js';
+export * from './crd.js';
+export * from './errors.js';
+export * from './transport.js';
+export * from './types.js';
