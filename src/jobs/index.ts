@@ -1,0 +1,5 @@
+export * from './context.js';
+export * from './logger.js';
+export * from './registry.js';
+export * from './runner.js';
+export * from './types.js';
