@@ -36,6 +36,11 @@ export interface LoadConfigOptions {
    * read other sections (e.g. `ks-upgrade backups` reads `storage`); job names are then not checked.
    */
   knownJobs?: readonly string[];
+  /**
+   * Texts merged after the files (later wins), e.g. the secret-free overrides of a workflow input.
+   * `name` stands in for a file name in error messages.
+   */
+  extraSources?: readonly ConfigSource[];
 }
 
 /** A validated configuration and where it came from. */
@@ -74,7 +79,7 @@ export async function loadConfig(
       }
     }),
   );
-  return loadInputs(inputs, options);
+  return loadInputs([...inputs, ...(options.extraSources ?? [])], options);
 }
 
 /** {@link loadConfig} for texts already in memory; `name` stands in for the file name in messages. */

@@ -3,3 +3,4 @@ export * from './logger.js';
 export * from './registry.js';
 export * from './runner.js';
 export * from './types.js';
+export * from './original.js';

@@ -1,0 +1,202 @@
+// Temporal activities: thin adapters from Temporal to src/. Each builds what a step needs
+// (clients, scoped store, logger, heartbeat, cancellation) and calls the library.
+import { ApplicationFailure, Context, activityInfo } from '@temporalio/activity';
+import { KsUpgradeError, NON_RETRYABLE_ERROR_NAMES, ValidationError } from '../src/errors.js';
+import { createJobContext } from '../src/jobs/context.js';
+import { defaultRegistry, type JobRegistry } from '../src/jobs/registry.js';
+import { JobPhaseError } from '../src/jobs/runner.js';
+import type { JobProgress, Logger, Phase } from '../src/jobs/types.js';
+import {
+  checkKsVersion,
+  detectCoreUpgrade,
+  waitForMuseumSync,
+  type CheckResult,
+} from '../src/upgrade/checks.js';
+import type { UpgradeClusterInput } from '../src/upgrade/input.js';
+import { buildUpgradePlan, loadUpgradeConfig, type UpgradePlan } from '../src/upgrade/plan.js';
+import { clusterConnection, sharedStore } from '../src/upgrade/runtime.js';
+import { executeJobPhase, type StepResult } from '../src/upgrade/step.js';
+import { sleep } from '../src/util/concurrency.js';
+
+/** Input of the `runJobPhase` activity. */
+export interface JobPhaseRequest {
+  input: UpgradeClusterInput;
+  job: string;
+  phase: Phase;
+}
+
+/** What a finished step reports to the workflow (kept in history: small, secret-free). */
+export interface JobPhaseSummary extends StepResult {
+  attempt: number;
+}
+
+export interface PhaseCheckRequest {
+  input: UpgradeClusterInput;
+  phase: Phase;
+}
+
+export interface CoreUpgradeWaitRequest {
+  input: UpgradeClusterInput;
+  timeoutMs: number;
+  intervalMs?: number;
+}
+
+function activityLogger(): Logger {
+  const log = Context.current().log;
+  return {
+    debug: (m, f) => {
+      log.debug(m, f);
+    },
+    info: (m, f) => {
+      log.info(m, f);
+    },
+    warn: (m, f) => {
+      log.warn(m, f);
+    },
+    error: (m, f) => {
+      log.error(m, f);
+    },
+  };
+}
+
+/**
+ * Turns an error into the failure the workflow sees: the root cause's name is the failure type,
+ * and config/validation/integrity problems are non-retryable — retrying cannot fix them, a human
+ * must (the workflow then asks one).
+ */
+export function toFailure(err: unknown): ApplicationFailure {
+  if (err instanceof ApplicationFailure) return err;
+  const root = err instanceof JobPhaseError && err.cause instanceof Error ? err.cause : err;
+  const type = root instanceof Error ? root.name : 'Error';
+  const message = err instanceof Error ? err.message : String(err);
+  const hint =
+    err instanceof KsUpgradeError ? err.hint : root instanceof KsUpgradeError ? root.hint : undefined;
+  return ApplicationFailure.create({
+    message,
+    type,
+    nonRetryable: root instanceof ValidationError || NON_RETRYABLE_ERROR_NAMES.includes(type),
+    // The attempt lets the workflow count attempts over retries; the hint is shown to the operator.
+    details: [{ attempt: safeAttempt(), ...(hint ? { hint } : {}) }],
+  });
+}
+
+function safeAttempt(): number | undefined {
+  try {
+    return activityInfo().attempt;
+  } catch {
+    return undefined; // called outside an activity (tests of toFailure)
+  }
+}
+
+/** The activities, bound to a job registry (tests and plugin builds pass their own). */
+export function createActivities(deps: { registry?: JobRegistry } = {}) {
+  const registry = deps.registry ?? defaultRegistry;
+
+  return {
+    /** Loads and validates the config, and plans the jobs (dry run: asks each job what it would do). */
+    async planUpgrade(input: UpgradeClusterInput): Promise<UpgradePlan> {
+      try {
+        const loaded = await loadUpgradeConfig(input, registry);
+        const plan = buildUpgradePlan(input.cluster, loaded, registry);
+        if (!input.dryRun) return plan;
+        const [conn, store] = await Promise.all([
+          clusterConnection(input.kube),
+          sharedStore(loaded.config.storage),
+        ]);
+        for (const pj of plan.jobs) {
+          const factory = registry.get(pj.name);
+          const jc = loaded.config.jobs[pj.name];
+          if (!pj.enabled || !factory || !jc) continue;
+          const job = factory.create(structuredClone(jc.dynamicOptions), structuredClone(jc.extensionRef));
+          if (!job.plan) continue;
+          const ctx = createJobContext({
+            job: pj.name,
+            phase: 'prepare-upgrade',
+            cluster: { name: input.cluster },
+            kube: conn.client,
+            store,
+            config: jc,
+            logger: activityLogger(),
+            heartbeat: () => {
+              Context.current().heartbeat();
+            },
+          });
+          pj.actions = await job.plan(ctx);
+        }
+        return plan;
+      } catch (err) {
+        throw toFailure(err);
+      }
+    },
+
+    /** One job's phase. Heartbeats carry the job's progress; cancellation reaches it as an AbortSignal. */
+    async runJobPhase(req: JobPhaseRequest): Promise<JobPhaseSummary> {
+      const ctx = Context.current();
+      try {
+        const result = await executeJobPhase(req.input, req.job, req.phase, {
+          registry,
+          logger: activityLogger(),
+          heartbeat: (progress?: JobProgress) => {
+            ctx.heartbeat(progress);
+          },
+          signal: ctx.cancellationSignal,
+        });
+        return { ...result, attempt: activityInfo().attempt };
+      } catch (err) {
+        throw toFailure(err);
+      }
+    },
+
+    /** The original's validators for a phase: false means "skip this phase", with the reason. */
+    async checkPhase(req: PhaseCheckRequest): Promise<CheckResult> {
+      try {
+        const loaded = await loadUpgradeConfig(req.input, registry);
+        const v = loaded.config.validator;
+        const { client } = await clusterConnection(req.input.kube);
+        if ((req.phase === 'prepare-upgrade' || req.phase === 'pre-upgrade') && v.ksVersion.enabled) {
+          const res = await checkKsVersion(client);
+          if (!res.ok) return res;
+        }
+        if (req.phase === 'post-upgrade' && v.extensionsMuseum.enabled) {
+          return await waitForMuseumSync(client, v.extensionsMuseum, {
+            heartbeat: () => {
+              Context.current().heartbeat();
+            },
+            signal: Context.current().cancellationSignal,
+          });
+        }
+        return { ok: true, reason: 'no validator applies' };
+      } catch (err) {
+        throw toFailure(err);
+      }
+    },
+
+    /** The detect gate: polls until KubeSphere v4 core runs, bounded by `timeoutMs`. */
+    async waitForCoreUpgrade(req: CoreUpgradeWaitRequest): Promise<CheckResult> {
+      const ctx = Context.current();
+      try {
+        const { client } = await clusterConnection(req.input.kube);
+        const deadline = Date.now() + req.timeoutMs;
+        for (;;) {
+          const res = await detectCoreUpgrade(client);
+          if (res.ok) return res;
+          if (Date.now() >= deadline) {
+            throw new KsUpgradeError(
+              `KubeSphere v4 core not detected after ${Math.round(req.timeoutMs / 1000)}s: ${res.reason}`,
+              {
+                hint: 'run the helm upgrade of ks-core (see the upgrade guide), then retry this step',
+              },
+            );
+          }
+          ctx.heartbeat(res.reason);
+          await sleep(req.intervalMs ?? 5000, ctx.cancellationSignal);
+        }
+      } catch (err) {
+        throw toFailure(err);
+      }
+    },
+  };
+}
+
+/** The activity interface the workflow proxies (type only). */
+export type UpgradeActivities = ReturnType<typeof createActivities>;

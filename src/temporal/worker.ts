@@ -1,0 +1,69 @@
+import {
+  DefaultLogger,
+  NativeConnection,
+  Runtime,
+  Worker,
+  makeTelemetryFilterString,
+  type LogLevel,
+} from '@temporalio/worker';
+import { createActivities } from '../../activities/index.js';
+import type { JobRegistry } from '../jobs/registry.js';
+import { workflowBundle } from './bundle.js';
+import { connectionOptions, type TemporalSettings } from './connection.js';
+
+let runtimeInstalled = false;
+
+/**
+ * Installs the Temporal runtime once per process (it must precede every connection): log level
+ * and, optionally, a Prometheus endpoint with worker metrics (task slots, schedule-to-start
+ * latencies, activity failures).
+ */
+export function installRuntime(options: { logLevel?: LogLevel; metricsAddress?: string } = {}): void {
+  if (runtimeInstalled) return;
+  Runtime.install({
+    logger: new DefaultLogger(options.logLevel ?? 'WARN'),
+    telemetryOptions: {
+      logging: { forward: {}, filter: makeTelemetryFilterString({ core: options.logLevel ?? 'WARN' }) },
+      ...(options.metricsAddress ? { metrics: { prometheus: { bindAddress: options.metricsAddress } } } : {}),
+    },
+  });
+  runtimeInstalled = true;
+}
+
+export interface UpgradeWorkerOptions {
+  connection: NativeConnection;
+  namespace: string;
+  taskQueue: string;
+  registry?: JobRegistry;
+  /** Concurrent steps; upgrades are heavy on the API server, keep it modest. Default 8. */
+  maxConcurrentActivities?: number;
+}
+
+/** A worker serving the upgrade workflows and activities on one task queue. */
+export async function createUpgradeWorker(o: UpgradeWorkerOptions): Promise<Worker> {
+  return Worker.create({
+    connection: o.connection,
+    namespace: o.namespace,
+    taskQueue: o.taskQueue,
+    workflowBundle: await workflowBundle(),
+    activities: createActivities(o.registry ? { registry: o.registry } : {}),
+    maxConcurrentActivityTaskExecutions: o.maxConcurrentActivities ?? 8,
+    // Let a running step notice shutdown (its AbortSignal fires) and stop at a safe point.
+    shutdownGraceTime: '20s',
+  });
+}
+
+/** Connects and creates a worker from settings (the `ks-upgrade worker` command). */
+export async function startUpgradeWorker(
+  settings: TemporalSettings,
+  registry?: JobRegistry,
+): Promise<{ worker: Worker; connection: NativeConnection }> {
+  const connection = await NativeConnection.connect(connectionOptions(settings));
+  const worker = await createUpgradeWorker({
+    connection,
+    namespace: settings.namespace,
+    taskQueue: settings.taskQueue,
+    ...(registry ? { registry } : {}),
+  });
+  return { worker, connection };
+}

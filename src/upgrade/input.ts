@@ -1,0 +1,211 @@
+// The input of the `upgradeCluster` workflow. Plain JSON, usable from `temporal workflow start`.
+// Pure code: the workflow validates its own input with it (deterministic, no I/O), and the CLI
+// validates before starting, so a rejected input never reaches workflow history.
+import type { GateMode } from '../config/types.js';
+import type { Phase } from '../jobs/types.js';
+
+/** Where the worker finds the cluster's credentials: paths and names only, never credentials. */
+export interface KubeTargetInput {
+  /** Context in the worker's kubeconfig. */
+  context?: string;
+  /** Path of a kubeconfig file on the worker. */
+  kubeconfig?: string;
+  /** Use the worker pod's service account. */
+  inCluster?: boolean;
+}
+
+/** Secret-free settings that override the config files (merged last). */
+export interface ConfigOverrides {
+  jobs?: Record<string, { enabled?: boolean; priority?: number; dynamicOptions?: Record<string, unknown> }>;
+  upgrade?: { gate?: GateMode };
+}
+
+/** Timing knobs (durations like `30s`); defaults suit production, tests shorten them. */
+export interface UpgradeTuning {
+  /** Heartbeat timeout of job steps: how fast a dead worker is noticed. Default `60s`. */
+  heartbeatTimeout?: string;
+  /** How long the gate waits for `coreUpgraded` (signal mode). Default: no limit. */
+  gateTimeout?: string;
+  /** How long the detect gate polls the cluster for KubeSphere v4. Default `2h`. */
+  detectTimeout?: string;
+  /** How long to wait for an operator decision before failing. Default: no limit. */
+  operatorTimeout?: string;
+}
+
+export type FailurePolicy = 'ask' | 'abort';
+
+export interface UpgradeClusterInput {
+  /** Logical cluster name; the workflow ID is `ks-upgrade-<cluster>`. */
+  cluster: string;
+  kube?: KubeTargetInput;
+  /** Config files on the worker, merged in order after the built-in defaults. */
+  configFiles?: string[];
+  /** Start from the built-in defaults (the original's config.yaml). Default true. */
+  useDefaults?: boolean;
+  overrides?: ConfigOverrides;
+  /** Phases to run, in this order. Default: prepare-upgrade, pre-upgrade, post-upgrade. */
+  phases?: Phase[];
+  /** Gate between pre- and post-upgrade; default from the config (`upgrade.gate`). */
+  gate?: GateMode;
+  /** On a failed step: `ask` an operator (default) or `abort` (roll back) at once. */
+  failurePolicy?: FailurePolicy;
+  /** Plan only: report what each job would do, change nothing. */
+  dryRun?: boolean;
+  tuning?: UpgradeTuning;
+}
+
+export const DEFAULT_PHASES: readonly Phase[] = ['prepare-upgrade', 'pre-upgrade', 'post-upgrade'];
+const FORWARD_PHASES: readonly Phase[] = [
+  'prepare-upgrade',
+  'pre-upgrade',
+  'post-upgrade',
+  'dynamic-upgrade',
+];
+const GATES: readonly GateMode[] = ['signal', 'detect', 'none'];
+const DURATION = /^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/;
+
+/** The workflow ID of a cluster's upgrade. */
+export function upgradeWorkflowId(cluster: string): string {
+  return `ks-upgrade-${cluster}`;
+}
+
+// Keys whose value would be a credential, wherever they appear in the input.
+const SECRET_KEY =
+  /(secret|password|passwd|token|credential|accesskey|access_key|privatekey|private_key|apikey|api_key)/i;
+// Values that are credentials whatever their key: PEM blocks, inline kubeconfigs, AWS key IDs.
+const SECRET_VALUE = [
+  /-----BEGIN [A-Z ]*(PRIVATE KEY|CERTIFICATE)-----/,
+  /\bkind:\s*Config\b[\s\S]*\b(users|clusters):/,
+  /"kind"\s*:\s*"Config"/,
+  /\b(AKIA|ASIA)[A-Z0-9]{16}\b/,
+  /\bclient-key-data\b|\bclient-certificate-data\b/,
+];
+
+/**
+ * Problems with an input, as `path: what is wrong; how to fix` lines (empty when valid). Inputs
+ * carrying credentials are refused: workflow input is stored in history, readable by everyone who
+ * can see the workflow, so secrets must come from files or the environment of the worker.
+ */
+export function validateUpgradeInput(input: unknown): string[] {
+  const problems: string[] = [];
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    return ['input: expected a JSON object like {"cluster":"host"}; see docs/workflow-input.md'];
+  }
+  scanForSecrets(input, '', problems);
+  // Untrusted JSON (e.g. from `temporal workflow start`): check every field's type.
+  const i = input as Record<string, unknown>;
+  const known = new Set([
+    'cluster',
+    'kube',
+    'configFiles',
+    'useDefaults',
+    'overrides',
+    'phases',
+    'gate',
+    'failurePolicy',
+    'dryRun',
+    'tuning',
+  ]);
+  for (const key of Object.keys(i)) {
+    if (!known.has(key)) problems.push(`${key}: unknown field; allowed: ${[...known].join(', ')}`);
+  }
+  if (typeof i.cluster !== 'string' || !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(i.cluster)) {
+    problems.push('cluster: required, a lowercase DNS label such as "host" or "member-1"');
+  }
+  if (i.kube !== undefined) {
+    if (typeof i.kube !== 'object' || i.kube === null || Array.isArray(i.kube))
+      problems.push('kube: expected an object {context, kubeconfig, inCluster}');
+    else {
+      for (const key of Object.keys(i.kube)) {
+        if (!['context', 'kubeconfig', 'inCluster'].includes(key))
+          problems.push(`kube.${key}: unknown field; allowed: context, kubeconfig, inCluster`);
+      }
+      const kc = (i.kube as Record<string, unknown>).kubeconfig;
+      if (kc !== undefined && (typeof kc !== 'string' || kc.includes('\n'))) {
+        problems.push(
+          'kube.kubeconfig: must be the path of a kubeconfig file on the worker, not its content',
+        );
+      }
+    }
+  }
+  if (
+    i.configFiles !== undefined &&
+    (!Array.isArray(i.configFiles) || !i.configFiles.every((f) => typeof f === 'string'))
+  ) {
+    problems.push('configFiles: expected a list of file paths on the worker');
+  }
+  if (i.phases !== undefined) {
+    if (!Array.isArray(i.phases) || i.phases.length === 0) problems.push('phases: expected a non-empty list');
+    else {
+      for (const p of i.phases) {
+        if (!FORWARD_PHASES.includes(p as Phase)) {
+          problems.push(
+            `phases: '${String(p)}' is not a phase; use ${FORWARD_PHASES.join(', ')} (rollback runs through resolve/abort)`,
+          );
+        }
+      }
+      const order = i.phases.map((p) => FORWARD_PHASES.indexOf(p as Phase));
+      if (order.some((v, idx) => idx > 0 && v <= (order[idx - 1] ?? -1))) {
+        problems.push(`phases: must be in upgrade order without repeats (${FORWARD_PHASES.join(' → ')})`);
+      }
+    }
+  }
+  if (i.gate !== undefined && !GATES.includes(i.gate as GateMode))
+    problems.push(`gate: must be one of ${GATES.join(', ')}`);
+  for (const flag of ['useDefaults', 'dryRun']) {
+    if (i[flag] !== undefined && typeof i[flag] !== 'boolean')
+      problems.push(`${flag}: expected true or false`);
+  }
+  if (
+    i.overrides !== undefined &&
+    (typeof i.overrides !== 'object' || i.overrides === null || Array.isArray(i.overrides))
+  ) {
+    problems.push('overrides: expected an object like {"jobs":{"devops":{"enabled":false}}}');
+  }
+  if (i.failurePolicy !== undefined && i.failurePolicy !== 'ask' && i.failurePolicy !== 'abort') {
+    problems.push('failurePolicy: must be "ask" or "abort"');
+  }
+  if (i.tuning !== undefined) {
+    const tuning = typeof i.tuning === 'object' && i.tuning !== null ? i.tuning : {};
+    if (tuning !== i.tuning) problems.push('tuning: expected an object');
+    for (const [k, v] of Object.entries(tuning)) {
+      if (!['heartbeatTimeout', 'gateTimeout', 'detectTimeout', 'operatorTimeout'].includes(k)) {
+        problems.push(`tuning.${k}: unknown field`);
+      } else if (typeof v !== 'string' || !DURATION.test(v)) {
+        problems.push(`tuning.${k}: expected a duration such as "30s" or "2h"`);
+      }
+    }
+  }
+  return problems;
+}
+
+function scanForSecrets(value: unknown, path: string, problems: string[]): void {
+  if (typeof value === 'string') {
+    if (SECRET_VALUE.some((re) => re.test(value))) {
+      problems.push(
+        `${path || 'input'}: looks like a credential (key, certificate or kubeconfig content); ` +
+          'workflow input is stored in history: reference a file on the worker instead',
+      );
+    }
+    return;
+  }
+  if (Array.isArray(value)) {
+    value.forEach((v, i) => {
+      scanForSecrets(v, `${path}[${i}]`, problems);
+    });
+    return;
+  }
+  if (typeof value === 'object' && value !== null) {
+    for (const [k, v] of Object.entries(value)) {
+      const p = path ? `${path}.${k}` : k;
+      if (SECRET_KEY.test(k) && v !== null && v !== undefined && v !== '' && typeof v !== 'boolean') {
+        problems.push(
+          `${p}: credentials are not accepted in workflow input (it is stored in history); ` +
+            'put them in a config or credentials file on the worker, or in its environment',
+        );
+        continue;
+      }
+      scanForSecrets(v, p, problems);
+    }
+  }
+}

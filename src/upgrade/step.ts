@@ -1,0 +1,64 @@
+// One (job, phase) step of an upgrade: what the `runJobPhase` activity and the single-phase CLI
+// commands run.
+import { ValidationError } from '../errors.js';
+import { createJobContext } from '../jobs/context.js';
+import { defaultRegistry, type JobRegistry } from '../jobs/registry.js';
+import { runJobPhase, type JobPhaseResult } from '../jobs/runner.js';
+import type { JobProgress, Logger, Phase } from '../jobs/types.js';
+import type { UpgradeClusterInput } from './input.js';
+import { loadUpgradeConfig } from './plan.js';
+import { clusterConnection, sharedStore } from './runtime.js';
+
+export interface StepEnvironment {
+  registry?: JobRegistry;
+  logger: Logger;
+  heartbeat?: (progress?: JobProgress) => void;
+  signal?: AbortSignal;
+}
+
+export interface StepResult extends JobPhaseResult {
+  /** The config the step ran with (an operator may fix the config between attempts). */
+  configSha256: string;
+}
+
+/**
+ * Runs one job's phase with a freshly loaded config: an operator who fixes a config file and
+ * retries gets the fix, without restarting the upgrade.
+ */
+export async function executeJobPhase(
+  input: UpgradeClusterInput,
+  jobName: string,
+  phase: Phase,
+  env: StepEnvironment,
+): Promise<StepResult> {
+  const registry = env.registry ?? defaultRegistry;
+  const loaded = await loadUpgradeConfig(input, registry);
+  const jobConfig = loaded.config.jobs[jobName];
+  const factory = registry.get(jobName);
+  if (!factory || !jobConfig) {
+    throw new ValidationError(`job ${jobName} is not ${factory ? 'configured' : 'registered'}`, {
+      hint: `add jobs.${jobName} to the config, or skip this step`,
+    });
+  }
+  const job = factory.create(
+    structuredClone(jobConfig.dynamicOptions),
+    structuredClone(jobConfig.extensionRef),
+  );
+  const [conn, store] = await Promise.all([
+    clusterConnection(input.kube),
+    sharedStore(loaded.config.storage),
+  ]);
+  const ctx = createJobContext({
+    job: jobName,
+    phase,
+    cluster: { name: input.cluster },
+    kube: conn.client,
+    store,
+    config: jobConfig,
+    logger: env.logger,
+    ...(env.heartbeat ? { heartbeat: env.heartbeat } : {}),
+    ...(env.signal ? { signal: env.signal } : {}),
+  });
+  const result = await runJobPhase(job, ctx);
+  return { ...result, configSha256: loaded.sha256 };
+}
