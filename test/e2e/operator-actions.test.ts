@@ -73,10 +73,12 @@ describe('operator actions through the temporal CLI', () => {
     await failStep(setup.namespace, 'beta', 'post-upgrade');
     const { handle } = await startUpgrade(client, setup.input, taskQueue);
     const waiting = await waitForProgress(handle, (p) => p.status === 'AwaitingOperator');
-    assert.equal(waiting.awaiting?.phase, 'post-upgrade');
-    assert.equal(waiting.awaiting?.job, 'beta');
-    assert.match(waiting.awaiting?.error ?? '', /injected failure/);
-    assert.deepEqual(waiting.awaiting?.allowed, ['retry', 'skip', 'abort']);
+    const awaiting = waiting.awaiting;
+    assert.ok(awaiting);
+    assert.equal(awaiting.phase, 'post-upgrade');
+    assert.equal(awaiting.job, 'beta');
+    assert.match(awaiting.error, /injected failure/);
+    assert.deepEqual(awaiting.allowed, ['retry', 'skip', 'abort']);
     const step = waiting.steps.find((s) => s.job === 'beta' && s.phase === 'post-upgrade');
     assert.equal(step?.attempts, 2, 'the retry policy ran twice before asking');
 
@@ -139,9 +141,10 @@ describe('operator actions through the temporal CLI', () => {
     assert.equal(res.code, 0, res.stderr);
     const result = await handle.result();
     const step = result.steps.find((s) => s.job === 'gamma' && s.phase === 'pre-upgrade');
-    assert.equal(step?.state, 'succeeded');
-    assert.equal(step?.runs, 2);
-    assert.equal(step?.attempts, 3, '2 failed attempts, then 1 that succeeded');
+    assert.ok(step);
+    assert.equal(step.state, 'succeeded');
+    assert.equal(step.runs, 2);
+    assert.equal(step.attempts, 3, '2 failed attempts, then 1 that succeeded');
     assert.ok((await names(setup.namespace)).includes('gamma-v4'));
   });
 
@@ -240,7 +243,7 @@ describe('operator actions through the temporal CLI', () => {
       return true;
     });
     // Our own client refuses before starting, so the secret never reaches history.
-    await assert.rejects(startUpgrade(client, input as never, taskQueue), /credentials are not accepted/);
+    await assert.rejects(startUpgrade(client, input, taskQueue), /credentials are not accepted/);
   });
 
   it('keeps every configured secret out of workflow history', async () => {
