@@ -37,6 +37,11 @@ export interface UpgradeWorkerOptions {
   registry?: JobRegistry;
   /** Concurrent steps; upgrades are heavy on the API server, keep it modest. Default 8. */
   maxConcurrentActivities?: number;
+  /**
+   * How long the server waits for this worker to pick up a workflow task it holds in its cache
+   * before giving it to another worker (the delay before a dead worker's workflow moves). Default 10s.
+   */
+  stickyQueueScheduleToStartTimeout?: string;
 }
 
 /** A worker serving the upgrade workflows and activities on one task queue. */
@@ -50,6 +55,9 @@ export async function createUpgradeWorker(o: UpgradeWorkerOptions): Promise<Work
     maxConcurrentActivityTaskExecutions: o.maxConcurrentActivities ?? 8,
     // Let a running step notice shutdown (its AbortSignal fires) and stop at a safe point.
     shutdownGraceTime: '20s',
+    ...(o.stickyQueueScheduleToStartTimeout
+      ? { stickyQueueScheduleToStartTimeout: o.stickyQueueScheduleToStartTimeout }
+      : {}),
   });
 }
 

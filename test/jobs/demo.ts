@@ -1,5 +1,6 @@
 // Demo jobs for the orchestration tests: real effects on a real cluster (ConfigMaps in one
-// namespace) and real backups, plus fault injection driven by the cluster or the config:
+// namespace) and real backups, plus fault injection driven by the cluster or the config
+// (`dynamicOptions.slow` makes one step slow, to interrupt it from outside):
 //   - a step fails while ConfigMap `fail-<job>-<phase>` exists (the operator "fixes" it by deleting it);
 //   - `dynamicOptions.crashAt: "<phase>:<point>"` SIGKILLs the worker process once at that point
 //     (a marker file next to `dynamicOptions.log` makes it happen only once);
@@ -13,6 +14,8 @@ interface DemoOptions {
   namespace: string;
   log?: string;
   crashAt?: string;
+  /** `"<phase>:<ms>"`: that step takes this long (heartbeating), to be interrupted from outside. */
+  slow?: string;
 }
 
 function strip(cm: ConfigMap): ConfigMap {
@@ -32,6 +35,13 @@ class DemoJob implements UpgradeJob {
     this.log(`${this.name} ${ctx.phase} start`);
     if (await ctx.kube.tryGet(ConfigMapResource, `fail-${this.name}-${ctx.phase}`, this.o.namespace)) {
       throw new Error(`injected failure: ConfigMap fail-${this.name}-${ctx.phase} exists`);
+    }
+    const [slowPhase, slowMs] = (this.o.slow ?? '').split(':');
+    if (slowPhase === ctx.phase) {
+      for (const until = Date.now() + Number(slowMs); Date.now() < until;) {
+        ctx.heartbeat({ step: 'slow' });
+        await new Promise((r) => setTimeout(r, 200));
+      }
     }
     await body();
     this.log(`${this.name} ${ctx.phase} end`);

@@ -1,0 +1,219 @@
+// The embedded default: a local Temporal dev server (the pinned Temporal CLI) with its state in a
+// SQLite file, so an upgrade interrupted by a crash resumes from the same workflow on the next run.
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { homedir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { KsUpgradeError } from '../errors.js';
+import { sleep } from '../util/concurrency.js';
+import { SEARCH_ATTRIBUTE_NAMES } from '../../workflows/search-attributes.js';
+
+const run = promisify(execFile);
+
+/** The Temporal CLI version the dev server must be (its SQLite files are not portable across versions). */
+export const TEMPORAL_CLI_VERSION = '1.5.1';
+
+/** Where `deploy/dev/install` builds the Temporal CLI. */
+export function defaultTemporalCliPath(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.KS_UPGRADE_TEMPORAL_CLI) return env.KS_UPGRADE_TEMPORAL_CLI;
+  const tools =
+    env.KS_UPGRADE_TOOLS_DIR ??
+    path.join(env.XDG_CACHE_HOME ?? path.join(homedir(), '.cache'), 'ks-upgrade/tools');
+  return path.join(tools, `temporal-${TEMPORAL_CLI_VERSION}`, 'temporal');
+}
+
+export interface DevServerOptions {
+  /** The `temporal` binary. */
+  binary: string;
+  /** SQLite file holding all workflow state. Its directory is created (mode 0700). */
+  dbFile: string;
+  port?: number;
+  uiPort?: number;
+  /** Without the web UI. */
+  headless?: boolean;
+  logFile?: string;
+  /** Keep running after this process exits (the CLI's embedded server); default false. */
+  detached?: boolean;
+  /** Start-up bound, ms (default 60 s: a cold start on a busy 2-core machine takes a few seconds). */
+  startTimeoutMs?: number;
+}
+
+export interface DevServer {
+  address: string;
+  uiUrl: string | undefined;
+  pid: number;
+  /** SIGTERM, then SIGKILL after 10 s; resolves when the process is gone. */
+  stop(): Promise<void>;
+}
+
+/** A free TCP port on 127.0.0.1. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => {
+        resolve(port);
+      });
+    });
+  });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** True once the frontend answers a health check. */
+export async function isServing(binary: string, address: string): Promise<boolean> {
+  try {
+    const { stdout } = await run(binary, ['operator', 'cluster', 'health', '--address', address], {
+      timeout: 10_000,
+    });
+    return stdout.includes('SERVING');
+  } catch {
+    return false;
+  }
+}
+
+/** Starts `temporal server start-dev` and waits until it serves. */
+export async function startDevServer(o: DevServerOptions): Promise<DevServer> {
+  if (!existsSync(o.binary)) {
+    throw new KsUpgradeError(`the Temporal CLI ${o.binary} is not installed`, {
+      hint: 'run `npm run dev:install` (builds it once), set KS_UPGRADE_TEMPORAL_CLI, or pass --temporal-address of an existing Temporal service',
+    });
+  }
+  mkdirSync(path.dirname(o.dbFile), { recursive: true, mode: 0o700 });
+  const port = o.port ?? (await freePort());
+  const uiPort = o.headless ? undefined : (o.uiPort ?? (await freePort()));
+  const args = [
+    'server',
+    'start-dev',
+    '--ip',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--db-filename',
+    o.dbFile,
+    // WAL keeps writes cheap; synchronous stays at its default so a machine crash loses nothing.
+    '--sqlite-pragma',
+    'journal_mode=WAL',
+    '--log-level',
+    'warn',
+    ...(uiPort === undefined ? ['--headless'] : ['--ui-port', String(uiPort)]),
+    ...SEARCH_ATTRIBUTE_NAMES.flatMap((name) => ['--search-attribute', `${name}=Keyword`]),
+  ];
+  const out = o.logFile ? openSync(o.logFile, 'a') : 'ignore';
+  const child = spawn(o.binary, args, { stdio: ['ignore', out, out], detached: o.detached ?? false });
+  if (o.detached) child.unref();
+  const pid = child.pid ?? 0;
+  const exited = new Promise<void>((resolve) =>
+    child.on('exit', () => {
+      resolve();
+    }),
+  );
+  const address = `127.0.0.1:${port}`;
+  const deadline = Date.now() + (o.startTimeoutMs ?? 60_000);
+  while (!(await isServing(o.binary, address))) {
+    if (!alive(pid)) {
+      throw new KsUpgradeError(`the Temporal dev server exited during start-up`, {
+        hint: o.logFile
+          ? `see ${o.logFile}`
+          : `is port ${port} free? is ${o.dbFile} from another Temporal CLI version?`,
+      });
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new KsUpgradeError(
+        `the Temporal dev server did not start within ${(o.startTimeoutMs ?? 60_000) / 1000}s`,
+      );
+    }
+    await sleep(200);
+  }
+  return {
+    address,
+    uiUrl: uiPort === undefined ? undefined : `http://127.0.0.1:${uiPort}`,
+    pid,
+    stop: async () => {
+      if (!alive(pid)) return;
+      process.kill(pid, 'SIGTERM');
+      const killer = setTimeout(() => {
+        if (alive(pid)) process.kill(pid, 'SIGKILL');
+      }, 10_000);
+      if (o.detached) {
+        while (alive(pid)) await sleep(100);
+      } else {
+        await exited;
+      }
+      clearTimeout(killer);
+    },
+  };
+}
+
+/** What the embedded server of a state dir looks like on disk (`server.json`). */
+interface ServerRecord {
+  pid: number;
+  address: string;
+  uiUrl?: string;
+  binary: string;
+}
+
+/**
+ * The embedded server for a state dir: reuses the one recorded in `<stateDir>/server.json` when it
+ * still serves (a second `ks-upgrade` command while `run` is going), otherwise starts one on the
+ * same SQLite file. `started` says whether this call started it.
+ */
+export async function ensureEmbeddedServer(
+  stateDir: string,
+  binary: string,
+): Promise<{ server: DevServer; started: boolean }> {
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  const recordFile = path.join(stateDir, 'server.json');
+  if (existsSync(recordFile)) {
+    const rec = JSON.parse(readFileSync(recordFile, 'utf8')) as ServerRecord;
+    if (alive(rec.pid) && (await isServing(binary, rec.address))) {
+      return {
+        started: false,
+        server: {
+          address: rec.address,
+          uiUrl: rec.uiUrl,
+          pid: rec.pid,
+          stop: async () => {
+            process.kill(rec.pid, 'SIGTERM');
+            while (alive(rec.pid)) await sleep(100);
+          },
+        },
+      };
+    }
+  }
+  const server = await startDevServer({
+    binary,
+    dbFile: path.join(stateDir, 'temporal.db'),
+    logFile: path.join(stateDir, 'temporal.log'),
+    detached: true,
+  });
+  const rec: ServerRecord = {
+    pid: server.pid,
+    address: server.address,
+    binary,
+    ...(server.uiUrl ? { uiUrl: server.uiUrl } : {}),
+  };
+  writeFileSync(recordFile, JSON.stringify(rec, null, 2), { mode: 0o600 });
+  return { server, started: true };
+}
+
+/** The default state dir of the embedded server. */
+export function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
+  return (
+    env.KS_UPGRADE_STATE_DIR ??
+    path.join(env.XDG_STATE_HOME ?? path.join(homedir(), '.local/state'), 'ks-upgrade')
+  );
+}
