@@ -1,36 +1,222 @@
+// The `ks-upgrade` command line. Commands load their modules on demand, so `version` or `backups`
+// do not pay for the Temporal and Kubernetes clients.
+import { Command, Option } from 'commander';
+import type { Phase } from '../jobs/types.js';
 import { VERSION } from '../version.js';
+import type { CommonOptions, Io } from './common.js';
+import type { RunOptions } from './run.js';
 
-const HELP = `ks-upgrade ${VERSION}: upgrade KubeSphere v3.x clusters to v4 as durable Temporal workflows.
+const io: Io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin };
 
-Usage: ks-upgrade <command>
-
-Commands:
-  backups     list, show or verify the backup store (ks-upgrade backups --help)
-  version     print the version
-  help        print this help
-`;
-
-async function main(argv: string[]): Promise<number> {
-  const [command = 'help'] = argv;
-  switch (command) {
-    case 'backups': {
-      // Loaded on demand: the AWS SDK behind it is not needed by the other commands.
-      const { runBackupsCommand } = await import('./backups.js');
-      return runBackupsCommand(argv.slice(1), { stdout: process.stdout, stderr: process.stderr });
-    }
-    case 'version':
-    case '--version':
-      process.stdout.write(`ks-upgrade ${VERSION} (node ${process.version})\n`);
-      return 0;
-    case 'help':
-    case '--help':
-    case '-h':
-      process.stdout.write(HELP);
-      return 0;
-    default:
-      process.stderr.write(`ks-upgrade: unknown command '${command}'; run 'ks-upgrade help'\n`);
-      return 2;
-  }
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
 }
 
-process.exitCode = await main(process.argv.slice(2));
+/** Options every cluster/workflow command takes. */
+function withCommon(cmd: Command): Command {
+  return cmd
+    .option(
+      '-c, --config <file>',
+      'config file, original ks-upgrade format (repeatable; merged in order)',
+      collect,
+    )
+    .option('--no-defaults', 'do not start from the built-in defaults (the original config.yaml)')
+    .option('--kubeconfig <file>', 'kubeconfig file (default: KUBECONFIG, then ~/.kube/config)')
+    .option('--context <name>', 'kubeconfig context')
+    .option('--in-cluster', "use the pod's service account")
+    .option(
+      '--cluster <name>',
+      'logical cluster name: workflow ID ks-upgrade-<name>, backup folder (default: the context, or host)',
+    )
+    .option(
+      '--temporal-address <host:port>',
+      'Temporal frontend (default: TEMPORAL_ADDRESS; none: the embedded dev server)',
+    )
+    .option('--namespace <ns>', 'Temporal namespace (default: TEMPORAL_NAMESPACE or default)')
+    .option('--task-queue <name>', 'task queue of the workers (default: ks-upgrade)')
+    .option(
+      '--state-dir <dir>',
+      'state of the embedded Temporal dev server (default: ~/.local/state/ks-upgrade)',
+    )
+    .option('--plugin <module>', 'ES module with extra jobs (repeatable; also KS_UPGRADE_PLUGINS)', collect)
+    .option('-v, --verbose', 'more logging');
+}
+
+function gateOption(): Option {
+  return new Option(
+    '--gate <mode>',
+    'between pre- and post-upgrade: wait for a signal, detect v4 core, or none',
+  ).choices(['signal', 'detect', 'none']);
+}
+
+/** Runs a command body and turns errors into the documented exit codes. */
+function action<A extends unknown[]>(fn: (...args: A) => Promise<number>) {
+  return async (...args: A): Promise<void> => {
+    try {
+      process.exitCode = await fn(...args);
+    } catch (err) {
+      const { reportError } = await import('./common.js');
+      process.exitCode = reportError(err, io);
+    }
+  };
+}
+
+const program = new Command()
+  .name('ks-upgrade')
+  .description('Upgrade KubeSphere v3.x clusters to v4 as durable Temporal workflows.')
+  .version(`ks-upgrade ${VERSION} (node ${process.version})`, '--version')
+  .showHelpAfterError('(run with --help for usage)')
+  .configureOutput({ writeErr: (s) => process.stderr.write(s) })
+  .exitOverride((err) => {
+    process.exit(err.exitCode === 0 ? 0 : 2);
+  });
+
+withCommon(
+  program
+    .command('run')
+    .description(
+      'upgrade a cluster: plan, prepare/pre-upgrade, gate, post-upgrade; resumes a running upgrade',
+    )
+    .addOption(gateOption())
+    .addOption(
+      new Option(
+        '--failure-policy <policy>',
+        'on a failed step: ask an operator or abort (roll back)',
+      ).choices(['ask', 'abort']),
+    )
+    .option(
+      '--phases <list>',
+      'comma list of phases to run (default: prepare-upgrade,pre-upgrade,post-upgrade)',
+    )
+    .option('--dry-run', 'plan through the workflow; change nothing')
+    .option('--detach', 'start and return (needs --temporal-address and running workers)')
+    .option('--rerun', "run again even if this cluster's upgrade already succeeded")
+    .option('--ui-url <url>', 'Temporal UI base URL for links (default: TEMPORAL_UI_URL, or the embedded UI)')
+    .option('--heartbeat-timeout <duration>', 'how fast a dead worker is noticed (default 60s)'),
+).action(
+  action(async (o: RunOptions) => {
+    const { runCommand } = await import('./run.js');
+    return runCommand(o, io);
+  }),
+);
+
+const PHASE_COMMANDS: [Phase, string][] = [
+  ['prepare-upgrade', 'scale the v3 control plane down and prepare (before the v4 CRDs are applied)'],
+  ['pre-upgrade', 'back up and clean up v3 state (after the v4 CRDs, before helm upgrade)'],
+  ['post-upgrade', 'migrate backups into v4 objects and create InstallPlans (after helm upgrade)'],
+  ['dynamic-upgrade', 'follow-up work per object (e.g. one gateway)'],
+  ['rollback', 'undo what the jobs did, newest first'],
+];
+for (const [phase, description] of PHASE_COMMANDS) {
+  withCommon(
+    program.command(phase).description(`${description}; one phase in this process, no Temporal`),
+  ).action(
+    action(async (o: CommonOptions) => {
+      const { phaseCommand } = await import('./phase.js');
+      return phaseCommand(phase, o, io);
+    }),
+  );
+}
+
+withCommon(
+  program
+    .command('plan')
+    .description('dry run: jobs in order, enabled or not and why, and what each would change')
+    .option('--offline', 'do not contact the cluster (no per-job actions)')
+    .option('--json', 'machine-readable output (secrets redacted)'),
+).action(
+  action(async (o: CommonOptions & { offline?: boolean; json?: boolean }) => {
+    const { planCommand } = await import('./plan.js');
+    return planCommand(o, io);
+  }),
+);
+
+withCommon(
+  program
+    .command('status')
+    .argument('<cluster>', 'cluster name')
+    .description("an upgrade's progress")
+    .option('--json', 'the full progress query as JSON'),
+).action(
+  action(async (cluster: string, o: CommonOptions & { json?: boolean }) => {
+    const { statusCommand } = await import('./operate.js');
+    return statusCommand(cluster, o, io);
+  }),
+);
+
+withCommon(
+  program
+    .command('resolve')
+    .argument('<cluster>', 'cluster name')
+    .argument('<decision>', 'retry | skip | abort')
+    .description('decide a failed step of an upgrade that waits for an operator')
+    .requiredOption('--reason <text>', 'why (recorded with the decision)')
+    .option('--by <name>', 'who decides (default: user@host)'),
+).action(
+  action(async (cluster: string, decision: string, o: CommonOptions & { reason?: string; by?: string }) => {
+    const { resolveCommand } = await import('./operate.js');
+    return resolveCommand(cluster, decision, o, io);
+  }),
+);
+
+withCommon(
+  program
+    .command('gate')
+    .argument('<cluster>', 'cluster name')
+    .description('tell the upgrade that KubeSphere v4 core is installed (gate mode signal)')
+    .option('--note <text>', 'recorded with the gate'),
+).action(
+  action(async (cluster: string, o: CommonOptions & { note?: string }) => {
+    const { gateCommand } = await import('./operate.js');
+    return gateCommand(cluster, o, io);
+  }),
+);
+
+withCommon(
+  program
+    .command('worker')
+    .description('run a worker for a Temporal service (SIGTERM drains it)')
+    .option('--metrics-address <host:port>', 'serve Prometheus metrics (also KS_UPGRADE_METRICS_ADDRESS)')
+    .option('--tls-cert <file>', 'mTLS client certificate (also TEMPORAL_TLS_CERT)')
+    .option('--tls-key <file>', 'mTLS client key (also TEMPORAL_TLS_KEY)')
+    .option('--tls-ca <file>', 'server CA (also TEMPORAL_TLS_CA); TEMPORAL_API_KEY enables API-key auth'),
+).action(
+  action(async (o: CommonOptions & { metricsAddress?: string }) => {
+    const { workerCommand } = await import('./worker.js');
+    return workerCommand(o, io);
+  }),
+);
+
+program
+  .command('backups')
+  .description('list, show or verify the backup store (ks-upgrade backups --help)')
+  .helpOption(false)
+  .allowUnknownOption()
+  .allowExcessArguments()
+  .argument('[args...]')
+  .action(
+    action(async (args: string[]) => {
+      const { runBackupsCommand } = await import('./backups.js');
+      return runBackupsCommand(args, { stdout: process.stdout, stderr: process.stderr });
+    }),
+  );
+
+program
+  .command('version')
+  .description('print the version')
+  .action(() => {
+    process.stdout.write(`ks-upgrade ${VERSION} (node ${process.version})\n`);
+  });
+
+// `run` is the default command when only options are given (`ks-upgrade --config c.yaml`), as with
+// the original tool's single binary; an unknown word stays an unknown-command error.
+const argv = process.argv.slice(2);
+const first = argv[0];
+const implicitRun =
+  first === undefined ? false : first.startsWith('-') && !['-h', '--help', '--version'].includes(first);
+if (argv.length === 0) {
+  // No arguments: help, never an upgrade of whatever the current kubeconfig points at.
+  program.outputHelp();
+} else {
+  await program.parseAsync(implicitRun ? ['run', ...argv] : argv, { from: 'user' });
+}

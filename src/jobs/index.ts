@@ -4,3 +4,5 @@ export * from './registry.js';
 export * from './runner.js';
 export * from './types.js';
 export * from './original.js';
+export * from './builtin.js';
+export * from './plugins.js';

@@ -21,7 +21,8 @@ export async function connectClient(
 
 /**
  * Starts a cluster's upgrade, or attaches to the one already running under its workflow ID (a
- * second `ks-upgrade run` after a crash continues the same upgrade). The input is validated
+ * second `ks-upgrade run` after a crash continues the same upgrade). A completed upgrade is
+ * reported (`completed`) instead of being started again, unless `rerun`. The input is validated
  * here first, so an input with credentials never reaches workflow history.
  */
 export async function startUpgrade(
@@ -29,7 +30,8 @@ export async function startUpgrade(
   input: UpgradeClusterInput,
   taskQueue: string,
   workflowId: string = upgradeWorkflowId(input.cluster),
-): Promise<{ handle: WorkflowHandle<typeof upgradeCluster>; attached: boolean }> {
+  options: { rerun?: boolean } = {},
+): Promise<{ handle: WorkflowHandle<typeof upgradeCluster>; attached: boolean; completed: boolean }> {
   const problems = validateUpgradeInput(input);
   if (problems.length > 0) {
     throw new ValidationError(`invalid upgrade input:\n  ${problems.join('\n  ')}`, {
@@ -38,7 +40,11 @@ export async function startUpgrade(
   }
   const existing = client.workflow.getHandle<typeof upgradeCluster>(workflowId);
   try {
-    if ((await existing.describe()).status.name === 'RUNNING') return { handle: existing, attached: true };
+    const status = (await existing.describe()).status.name;
+    if (status === 'RUNNING') return { handle: existing, attached: true, completed: false };
+    // An upgrade that succeeded is not repeated by accident; failed or aborted ones start afresh.
+    if (status === 'COMPLETED' && !options.rerun)
+      return { handle: existing, attached: false, completed: true };
   } catch (err) {
     if (!(err instanceof WorkflowNotFoundError)) throw err;
   }
@@ -54,5 +60,5 @@ export async function startUpgrade(
     ],
     staticSummary: `Upgrade KubeSphere cluster ${input.cluster} to v4`,
   });
-  return { handle, attached: false };
+  return { handle, attached: false, completed: false };
 }

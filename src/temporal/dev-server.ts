@@ -1,7 +1,7 @@
 // The embedded default: a local Temporal dev server (the pinned Temporal CLI) with its state in a
 // SQLite file, so an upgrade interrupted by a crash resumes from the same workflow on the next run.
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { homedir } from 'node:os';
 import path from 'node:path';
@@ -166,48 +166,91 @@ interface ServerRecord {
   binary: string;
 }
 
+/** An embedded server in use by this process; `release` when done with it. */
+export interface EmbeddedServerLease {
+  server: DevServer;
+  /** This call started it (otherwise another command's, or a crashed run's, was reused). */
+  started: boolean;
+  /**
+   * Ends this process's use. The last user (every registered PID gone) stops the server; its
+   * state stays in the SQLite file, so nothing is lost and the next command starts it again.
+   */
+  release(): Promise<void>;
+}
+
+function liveUsers(usersDir: string): number[] {
+  if (!existsSync(usersDir)) return [];
+  const pids: number[] = [];
+  for (const f of readdirSync(usersDir)) {
+    const pid = Number(f);
+    if (Number.isInteger(pid) && alive(pid)) pids.push(pid);
+    else rmSync(path.join(usersDir, f), { force: true });
+  }
+  return pids;
+}
+
 /**
  * The embedded server for a state dir: reuses the one recorded in `<stateDir>/server.json` when it
- * still serves (a second `ks-upgrade` command while `run` is going), otherwise starts one on the
- * same SQLite file. `started` says whether this call started it.
+ * still serves (a second `ks-upgrade` command while `run` is going, or the server a crashed run
+ * left behind), otherwise starts one on the same SQLite file. Users register their PID under
+ * `<stateDir>/users/`, so the server outlives no command that needs it and no longer than needed.
  */
-export async function ensureEmbeddedServer(
-  stateDir: string,
-  binary: string,
-): Promise<{ server: DevServer; started: boolean }> {
+export async function ensureEmbeddedServer(stateDir: string, binary: string): Promise<EmbeddedServerLease> {
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const recordFile = path.join(stateDir, 'server.json');
+  const usersDir = path.join(stateDir, 'users');
+  mkdirSync(usersDir, { recursive: true, mode: 0o700 });
+  const me = path.join(usersDir, String(process.pid));
+  writeFileSync(me, '');
+  let server: DevServer | undefined;
+  let started = false;
   if (existsSync(recordFile)) {
     const rec = JSON.parse(readFileSync(recordFile, 'utf8')) as ServerRecord;
     if (alive(rec.pid) && (await isServing(binary, rec.address))) {
-      return {
-        started: false,
-        server: {
-          address: rec.address,
-          uiUrl: rec.uiUrl,
-          pid: rec.pid,
-          stop: async () => {
-            process.kill(rec.pid, 'SIGTERM');
-            while (alive(rec.pid)) await sleep(100);
-          },
+      server = {
+        address: rec.address,
+        uiUrl: rec.uiUrl,
+        pid: rec.pid,
+        stop: async () => {
+          if (alive(rec.pid)) process.kill(rec.pid, 'SIGTERM');
+          while (alive(rec.pid)) await sleep(100);
         },
       };
     }
   }
-  const server = await startDevServer({
-    binary,
-    dbFile: path.join(stateDir, 'temporal.db'),
-    logFile: path.join(stateDir, 'temporal.log'),
-    detached: true,
-  });
-  const rec: ServerRecord = {
-    pid: server.pid,
-    address: server.address,
-    binary,
-    ...(server.uiUrl ? { uiUrl: server.uiUrl } : {}),
+  if (!server) {
+    try {
+      server = await startDevServer({
+        binary,
+        dbFile: path.join(stateDir, 'temporal.db'),
+        logFile: path.join(stateDir, 'temporal.log'),
+        detached: true,
+      });
+    } catch (err) {
+      rmSync(me, { force: true });
+      throw err;
+    }
+    started = true;
+    const rec: ServerRecord = {
+      pid: server.pid,
+      address: server.address,
+      binary,
+      ...(server.uiUrl ? { uiUrl: server.uiUrl } : {}),
+    };
+    writeFileSync(recordFile, JSON.stringify(rec, null, 2), { mode: 0o600 });
+  }
+  const lease = server;
+  return {
+    server: lease,
+    started,
+    release: async () => {
+      rmSync(me, { force: true });
+      if (liveUsers(usersDir).length === 0) {
+        await lease.stop();
+        rmSync(recordFile, { force: true });
+      }
+    },
   };
-  writeFileSync(recordFile, JSON.stringify(rec, null, 2), { mode: 0o600 });
-  return { server, started: true };
 }
 
 /** The default state dir of the embedded server. */

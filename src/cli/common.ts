@@ -1,0 +1,179 @@
+// What every CLI command shares: options, the job registry, the Temporal connection (embedded or
+// remote), the workflow input built from flags, and exit codes.
+import { hostname, userInfo } from 'node:os';
+import path from 'node:path';
+import type { Client } from '@temporalio/client';
+import type { GateMode } from '../config/types.js';
+import { KsUpgradeError, ValidationError, describeError } from '../errors.js';
+import { registerBuiltinJobs } from '../jobs/builtin.js';
+import { loadPlugins, pluginsFromEnv } from '../jobs/plugins.js';
+import { defaultRegistry, type JobRegistry } from '../jobs/registry.js';
+import type { Phase } from '../jobs/types.js';
+import { connectClient } from '../temporal/client.js';
+import { temporalSettings, type TemporalSettings } from '../temporal/connection.js';
+import {
+  defaultStateDir,
+  defaultTemporalCliPath,
+  ensureEmbeddedServer,
+  type DevServer,
+} from '../temporal/dev-server.js';
+import type { FailurePolicy, UpgradeClusterInput } from '../upgrade/input.js';
+
+/** Process exit codes (docs/cli.md). */
+export const EXIT = {
+  ok: 0,
+  /** The upgrade (or a phase) failed or was aborted. */
+  failed: 1,
+  /** Bad flags, config or input: nothing was changed. */
+  usage: 2,
+  /** The upgrade waits for an operator decision (status, run --detach). */
+  awaitingOperator: 3,
+  /** Interrupted (Ctrl-C); `ks-upgrade run` again resumes. */
+  interrupted: 130,
+} as const;
+
+/** Options shared by the commands that touch a cluster or a workflow. */
+export interface CommonOptions {
+  config?: string[];
+  defaults?: boolean;
+  kubeconfig?: string;
+  context?: string;
+  inCluster?: boolean;
+  cluster?: string;
+  temporalAddress?: string;
+  namespace?: string;
+  taskQueue?: string;
+  stateDir?: string;
+  plugin?: string[];
+  gate?: GateMode;
+  failurePolicy?: FailurePolicy;
+  phases?: string;
+  verbose?: boolean;
+}
+
+export interface Io {
+  stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  stderr: NodeJS.WritableStream;
+  stdin: NodeJS.ReadableStream & { isTTY?: boolean };
+}
+
+/** The registry: built-in jobs plus plugins (flags and KS_UPGRADE_PLUGINS). */
+export async function jobRegistry(o: CommonOptions): Promise<JobRegistry> {
+  registerBuiltinJobs(defaultRegistry);
+  const wanted = [...pluginsFromEnv(), ...(o.plugin ?? [])].filter((p) => !loadedPlugins.has(p));
+  for (const p of await loadPlugins(wanted, defaultRegistry)) loadedPlugins.add(p);
+  return defaultRegistry;
+}
+const loadedPlugins = new Set<string>();
+
+/** The logical cluster name: --cluster, else the kube context, else `host`. */
+export function clusterName(o: CommonOptions): string {
+  const name = o.cluster ?? (o.inCluster ? 'host' : o.context) ?? 'host';
+  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(name)) {
+    throw new ValidationError(`cluster name '${name}' is not a lowercase DNS label`, {
+      hint: 'pass --cluster <name> (e.g. host, member-1): it names the workflow and the backup folder',
+    });
+  }
+  return name;
+}
+
+const PHASE_NAMES: readonly Phase[] = ['prepare-upgrade', 'pre-upgrade', 'post-upgrade', 'dynamic-upgrade'];
+
+/** The workflow input from flags; paths are made absolute (the worker may run elsewhere). */
+export function upgradeInput(
+  o: CommonOptions,
+  extra: Partial<UpgradeClusterInput> = {},
+): UpgradeClusterInput {
+  const phases = o.phases?.split(',').map((p) => p.trim()) as Phase[] | undefined;
+  for (const p of phases ?? []) {
+    if (!PHASE_NAMES.includes(p)) {
+      throw new ValidationError(`--phases: '${p}' is not a phase`, {
+        hint: `use a comma list of ${PHASE_NAMES.join(', ')}`,
+      });
+    }
+  }
+  const kubeconfig = o.kubeconfig ?? process.env.KUBECONFIG?.split(path.delimiter)[0];
+  return {
+    cluster: clusterName(o),
+    kube: o.inCluster
+      ? { inCluster: true }
+      : {
+          ...(kubeconfig ? { kubeconfig: path.resolve(kubeconfig) } : {}),
+          ...(o.context ? { context: o.context } : {}),
+        },
+    configFiles: (o.config ?? []).map((f) => path.resolve(f)),
+    ...(o.defaults === false ? { useDefaults: false } : {}),
+    ...(o.gate ? { gate: o.gate } : {}),
+    ...(o.failurePolicy ? { failurePolicy: o.failurePolicy } : {}),
+    ...(phases ? { phases } : {}),
+    ...extra,
+  };
+}
+
+/** `user@host`, recorded with operator decisions. */
+export function operatorIdentity(): string {
+  try {
+    return `${userInfo().username}@${hostname()}`;
+  } catch {
+    return `unknown@${hostname()}`;
+  }
+}
+
+/** A Temporal client: the service at --temporal-address / TEMPORAL_ADDRESS, or the embedded dev server. */
+export interface TemporalTarget {
+  client: Client;
+  settings: TemporalSettings;
+  /** Set in embedded mode. */
+  embedded?: { server: DevServer; started: boolean; stateDir: string };
+  /** Closes the connection and, in embedded mode, releases the server (the last user stops it). */
+  close(): Promise<void>;
+}
+
+export async function temporalTarget(
+  o: CommonOptions,
+  io: Io,
+  startIfNeeded = true,
+): Promise<TemporalTarget> {
+  const s = temporalSettings({
+    ...(o.temporalAddress ? { address: o.temporalAddress } : {}),
+    ...(o.namespace ? { namespace: o.namespace } : {}),
+    ...(o.taskQueue ? { taskQueue: o.taskQueue } : {}),
+  });
+  if (s.address) {
+    const settings: TemporalSettings = { ...s, address: s.address };
+    const { client, connection } = await connectClient(settings);
+    return { client, settings, close: () => connection.close() };
+  }
+  if (!startIfNeeded) {
+    throw new ValidationError('no Temporal service: pass --temporal-address or set TEMPORAL_ADDRESS');
+  }
+  const stateDir = o.stateDir ?? defaultStateDir();
+  const lease = await ensureEmbeddedServer(stateDir, defaultTemporalCliPath());
+  const { server, started } = lease;
+  if (started) io.stderr.write(`started the embedded Temporal dev server (state: ${stateDir}/temporal.db)\n`);
+  const settings: TemporalSettings = { ...s, address: server.address, namespace: 'default' };
+  try {
+    const { client, connection } = await connectClient(settings);
+    return {
+      client,
+      settings,
+      embedded: { server, started, stateDir },
+      close: async () => {
+        await connection.close();
+        await lease.release();
+      },
+    };
+  } catch (err) {
+    await lease.release();
+    throw err;
+  }
+}
+
+/** Prints an error the way operators need it (what, then how to fix) and returns the exit code. */
+export function reportError(err: unknown, io: Io): number {
+  io.stderr.write(`ks-upgrade: ${describeError(err)}\n`);
+  if (err instanceof ValidationError) return EXIT.usage;
+  if (err instanceof KsUpgradeError) return EXIT.failed;
+  if (process.env.KS_UPGRADE_DEBUG && err instanceof Error && err.stack) io.stderr.write(`${err.stack}\n`);
+  return EXIT.failed;
+}

@@ -1,0 +1,71 @@
+// `ks-upgrade plan`: the dry run. The config is validated, the jobs are listed in execution order
+// with why each will or will not run, and (unless --offline) each enabled job says what it would do.
+import { redactConfig } from '../config/index.js';
+import { createJobContext } from '../jobs/context.js';
+import { createStreamLogger } from '../jobs/logger.js';
+import { closeSharedConnections } from '../kube/connect.js';
+import { buildUpgradePlan, loadUpgradeConfig } from '../upgrade/plan.js';
+import { clusterConnection, sharedStore } from '../upgrade/runtime.js';
+import { EXIT, jobRegistry, upgradeInput, type CommonOptions, type Io } from './common.js';
+
+export interface PlanOptions extends CommonOptions {
+  offline?: boolean;
+  json?: boolean;
+}
+
+export async function planCommand(o: PlanOptions, io: Io): Promise<number> {
+  const registry = await jobRegistry(o);
+  const input = upgradeInput(o);
+  const loaded = await loadUpgradeConfig(input, registry);
+  const plan = buildUpgradePlan(input.cluster, loaded, registry);
+  try {
+    if (!o.offline) {
+      const conn = await clusterConnection(input.kube);
+      const store = await sharedStore(loaded.config.storage);
+      for (const pj of plan.jobs) {
+        const factory = registry.get(pj.name);
+        const jc = loaded.config.jobs[pj.name];
+        if (!pj.enabled || !factory || !jc) continue;
+        const job = factory.create(structuredClone(jc.dynamicOptions), structuredClone(jc.extensionRef));
+        if (!job.plan) continue;
+        pj.actions = await job.plan(
+          createJobContext({
+            job: pj.name,
+            phase: 'prepare-upgrade',
+            cluster: { name: input.cluster },
+            kube: conn.client,
+            store,
+            config: jc,
+            logger: createStreamLogger({ level: 'warn', stream: io.stderr }),
+          }),
+        );
+      }
+    }
+  } finally {
+    await closeSharedConnections();
+  }
+  if (o.json) {
+    io.stdout.write(`${JSON.stringify({ plan, config: redactConfig(loaded.config) }, null, 2)}\n`);
+    return EXIT.ok;
+  }
+  const storage = loaded.config.storage.s3
+    ? `s3://${loaded.config.storage.s3.bucket}/${loaded.config.storage.s3.prefix}`
+    : loaded.config.storage.local.path;
+  io.stdout.write(
+    `Plan for cluster ${plan.cluster} (config sha256 ${plan.configSha256.slice(0, 12)})\n` +
+      `  config:     ${plan.configFiles.join(', ')}\n` +
+      `  backups:    ${storage}${loaded.config.storage.encryption ? ' (encrypted)' : ''}\n` +
+      `  gate:       ${plan.gate}\n` +
+      `  validators: ksVersion ${plan.validators.ksVersion ? 'on' : 'off'}, extensionsMuseum ${plan.validators.extensionsMuseum ? 'on' : 'off'}\n\n` +
+      `  #  job                    priority  runs  phases / why not\n`,
+  );
+  plan.jobs.forEach((j, i) => {
+    const detail = j.enabled ? j.phases.join(', ') : j.reason;
+    io.stdout.write(
+      `  ${String(i + 1).padStart(2)} ${j.name.padEnd(22)} ${String(j.priority).padStart(8)}  ${(j.enabled ? 'yes' : 'no').padEnd(4)}  ${detail}\n`,
+    );
+    for (const a of j.actions ?? [])
+      io.stdout.write(`       - ${a.phase}: ${a.action}${a.target ? ` ${a.target}` : ''}\n`);
+  });
+  return EXIT.ok;
+}
