@@ -227,7 +227,8 @@ export class ResourceClient {
   async apply<T extends KubeObject>(
     rt: ResourceType<T>,
     obj: T,
-    options: { force?: boolean } = {},
+    // dryRun: validated and admitted by the server, persisted nowhere.
+    options: { force?: boolean; dryRun?: boolean } = {},
   ): Promise<T> {
     const body = withTypeMeta(rt, obj);
     const name = requireName(body);
@@ -240,7 +241,11 @@ export class ResourceClient {
         path: objectPath(rt, name, requireNamespace(rt, body)),
         body: { ...body, metadata },
         contentType: 'application/apply-patch+yaml',
-        query: { fieldManager: FIELD_MANAGER, force: options.force ?? false },
+        query: {
+          fieldManager: FIELD_MANAGER,
+          force: options.force ?? false,
+          dryRun: options.dryRun ? 'All' : undefined,
+        },
       },
       name,
     );

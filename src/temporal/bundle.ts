@@ -2,8 +2,16 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { bundleWorkflowCode, type WorkflowBundleOption } from '@temporalio/worker';
 
-/** Where `npm run build` writes the pre-built workflow bundle. */
-export const PREBUILT_BUNDLE_PATH = fileURLToPath(new URL('../../dist/workflow-bundle.js', import.meta.url));
+/**
+ * Where `npm run build` writes the pre-built workflow bundle: `<root>/dist/workflow-bundle.js`,
+ * found from the sources (src/temporal) and from the compiled code (dist/src/temporal) alike.
+ */
+export const PREBUILT_BUNDLE_PATH = fileURLToPath(
+  new URL(
+    import.meta.url.includes('/dist/src/') ? '../../workflow-bundle.js' : '../../dist/workflow-bundle.js',
+    import.meta.url,
+  ),
+);
 
 /** The workflow sources (bundled on the fly when there is no pre-built bundle). */
 export const WORKFLOWS_PATH = (() => {

@@ -54,6 +54,20 @@ export interface UpgradeClusterInput {
   tuning?: UpgradeTuning;
 }
 
+/** The top-level fields of {@link UpgradeClusterInput} (docs/workflow-input.schema.json lists the same). */
+export const INPUT_FIELDS: readonly string[] = [
+  'cluster',
+  'kube',
+  'configFiles',
+  'useDefaults',
+  'overrides',
+  'phases',
+  'gate',
+  'failurePolicy',
+  'dryRun',
+  'tuning',
+];
+
 export const DEFAULT_PHASES: readonly Phase[] = ['prepare-upgrade', 'pre-upgrade', 'post-upgrade'];
 const FORWARD_PHASES: readonly Phase[] = [
   'prepare-upgrade',
@@ -94,18 +108,7 @@ export function validateUpgradeInput(input: unknown): string[] {
   scanForSecrets(input, '', problems);
   // Untrusted JSON (e.g. from `temporal workflow start`): check every field's type.
   const i = input as Record<string, unknown>;
-  const known = new Set([
-    'cluster',
-    'kube',
-    'configFiles',
-    'useDefaults',
-    'overrides',
-    'phases',
-    'gate',
-    'failurePolicy',
-    'dryRun',
-    'tuning',
-  ]);
+  const known = new Set(INPUT_FIELDS);
   for (const key of Object.keys(i)) {
     if (!known.has(key)) problems.push(`${key}: unknown field; allowed: ${[...known].join(', ')}`);
   }
