@@ -80,6 +80,15 @@ export function toFailure(err: unknown): ApplicationFailure {
   });
 }
 
+/**
+ * How often a waiting activity polls and heartbeats: well inside its heartbeat timeout (a third of
+ * it), never more often than every 200 ms, and at most `preferredMs`.
+ */
+function pollInterval(preferredMs: number): number {
+  const timeout = activityInfo().heartbeatTimeoutMs;
+  return timeout ? Math.max(200, Math.min(preferredMs, Math.floor(timeout / 3))) : preferredMs;
+}
+
 function safeAttempt(): number | undefined {
   try {
     return activityInfo().attempt;
@@ -163,6 +172,7 @@ export function createActivities(deps: { registry?: JobRegistry } = {}) {
               Context.current().heartbeat();
             },
             signal: Context.current().cancellationSignal,
+            intervalMs: pollInterval(2000),
           });
         }
         return { ok: true, reason: 'no validator applies' };
@@ -189,7 +199,7 @@ export function createActivities(deps: { registry?: JobRegistry } = {}) {
             );
           }
           ctx.heartbeat(res.reason);
-          await sleep(req.intervalMs ?? 5000, ctx.cancellationSignal);
+          await sleep(pollInterval(req.intervalMs ?? 5000), ctx.cancellationSignal);
         }
       } catch (err) {
         throw toFailure(err);

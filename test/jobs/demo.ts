@@ -39,6 +39,11 @@ class DemoJob implements UpgradeJob {
     const [slowPhase, slowMs] = (this.o.slow ?? '').split(':');
     if (slowPhase === ctx.phase) {
       for (const until = Date.now() + Number(slowMs); Date.now() < until;) {
+        // A well-behaved long step: heartbeat, and stop at a safe point when cancelled.
+        if (ctx.signal.aborted) {
+          this.log(`${this.name} ${ctx.phase} cancelled`);
+          throw new Error(`${this.name} ${ctx.phase} cancelled`);
+        }
         ctx.heartbeat({ step: 'slow' });
         await new Promise((r) => setTimeout(r, 200));
       }
