@@ -45,6 +45,7 @@ export interface Deployment extends KubeObject {
     readyReplicas?: number;
     availableReplicas?: number;
     updatedReplicas?: number;
+    observedGeneration?: number;
   };
 }
 export interface DaemonSet extends KubeObject {

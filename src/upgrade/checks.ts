@@ -80,11 +80,13 @@ export async function detectCoreUpgrade(client: ResourceClient): Promise<CheckRe
   const apiserver = await client.tryGet(DeploymentResource, 'ks-apiserver', KUBESPHERE_NAMESPACE);
   const want = apiserver?.spec?.replicas ?? 1;
   const s = apiserver?.status;
+  // A status older than the spec describes the previous rollout: not evidence of the new one.
+  const current = (s?.observedGeneration ?? 0) >= (apiserver?.metadata.generation ?? 1);
   if (
     !apiserver ||
-    (s?.readyReplicas ?? 0) < 1 ||
+    !current ||
     (s?.updatedReplicas ?? 0) < want ||
-    (s?.readyReplicas ?? 0) < want
+    (s?.readyReplicas ?? 0) < Math.max(want, 1)
   ) {
     return { ok: false, reason: `ks-core ${appVersion} deployed; ks-apiserver not rolled out yet` };
   }

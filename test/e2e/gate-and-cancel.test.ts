@@ -101,7 +101,13 @@ describe('gate and cancellation', () => {
 
     await kube.updateStatus(DeploymentResource, {
       ...apiserver,
-      status: { replicas: 1, readyReplicas: 1, updatedReplicas: 1, availableReplicas: 1 },
+      status: {
+        replicas: 1,
+        readyReplicas: 1,
+        updatedReplicas: 1,
+        availableReplicas: 1,
+        observedGeneration: apiserver.metadata.generation,
+      },
     });
     const result = await handle.result();
     assert.equal(result.status, 'Succeeded');

@@ -1,0 +1,119 @@
+// Installs the KubeSphere v3 fixture on a (test's own) API server, and plays the v4 core upgrade.
+import { readdirSync } from 'node:fs';
+import path from 'node:path';
+import '../../src/api/v3/index.js';
+import '../../src/api/v4/index.js';
+import {
+  CustomResourceDefinitionResource,
+  DeploymentResource,
+  SecretResource,
+  type CustomResourceDefinition,
+} from '../../src/api/core.js';
+import { ExtensionVersionResource, RepositoryResource } from '../../src/api/v4/index.js';
+import { encodeRelease, releaseSecretName, type HelmRelease } from '../../src/helm/release.js';
+import type { ResourceClient } from '../../src/kube/client.js';
+import { waitForCrdEstablished } from '../../src/kube/crd.js';
+import type { KubeObject } from '../../src/kube/types.js';
+import { repoRoot } from './env.js';
+import { applyObjects, readYamlDocuments } from './fixtures.js';
+
+const V3 = path.join(repoRoot, 'test/fixtures/kubesphere-v3');
+const V4 = path.join(repoRoot, 'test/fixtures/kubesphere-v4');
+
+const yamlFiles = (dir: string): string[] =>
+  readdirSync(dir)
+    .filter((f) => f.endsWith('.yaml'))
+    .sort()
+    .map((f) => path.join(dir, f));
+
+/**
+ * The CRD as a KubeSphere v3 cluster had it: only the old version(s), the first one stored. The
+ * fixture files hold the CRDs as they are once the v4 CRDs were applied on top (multi-version,
+ * old versions deprecated); installing the v3 form first gives objects stored in the old version
+ * and `status.storedVersions` listing it — exactly what the IAM migration meets in production.
+ */
+function v3Form(crd: CustomResourceDefinition): CustomResourceDefinition {
+  const old = crd.spec.versions.filter((v) => v.deprecated);
+  if (old.length === 0) return crd;
+  const versions = old.map((v, i) => {
+    const { deprecated: _d, deprecationWarning: _w, ...rest } = v;
+    return { ...rest, served: true, storage: i === 0 };
+  });
+  return { ...crd, spec: { ...crd.spec, versions } };
+}
+
+export interface V3InstallOptions {
+  /** More object files (e.g. a generated scale fixture), applied after the fixture's own. */
+  extraObjects?: KubeObject[];
+}
+
+/**
+ * Installs the v3 fixture: the v3 CRDs, every file of kubesphere-v3/objects, then the CRDs as the
+ * v4 `helm show crds | kubectl apply` leaves them (the state in which the upgrade starts).
+ */
+export async function installKubeSphereV3(
+  kube: ResourceClient,
+  options: V3InstallOptions = {},
+): Promise<void> {
+  const crds = yamlFiles(path.join(V3, 'crds')).flatMap(readYamlDocuments) as CustomResourceDefinition[];
+  await applyObjects(kube, crds.map(v3Form));
+  for (const file of yamlFiles(path.join(V3, 'objects'))) await applyObjects(kube, readYamlDocuments(file));
+  if (options.extraObjects) await applyObjects(kube, options.extraObjects);
+  for (const crd of crds) await kube.apply(CustomResourceDefinitionResource, crd, { force: true });
+  for (const crd of crds) await waitForCrdEstablished(kube, crd.metadata.name ?? '');
+}
+
+/** The helm release record of ks-core at `appVersion`. */
+export async function putKsCoreRelease(
+  kube: ResourceClient,
+  version: number,
+  appVersion: string,
+  status: string,
+): Promise<void> {
+  const release: HelmRelease = {
+    name: 'ks-core',
+    namespace: 'kubesphere-system',
+    version,
+    info: { status },
+    chart: { metadata: { name: 'ks-core', version: appVersion.replace(/^v/, ''), appVersion } },
+    manifest: '',
+  };
+  await kube.apply(SecretResource, {
+    metadata: {
+      name: releaseSecretName('ks-core', version),
+      namespace: 'kubesphere-system',
+      labels: { owner: 'helm', name: 'ks-core', status, version: String(version) },
+    },
+    type: 'helm.sh/release.v1',
+    data: { release: encodeRelease(release) },
+  });
+}
+
+/**
+ * What `helm upgrade ks-core` (v4.1.3) does, as far as ks-upgrade can see: the v4 CRDs, the
+ * extensions-museum Repository and its ExtensionVersions, a v4 ks-apiserver, and a deployed v4
+ * release record superseding the v3 one. The stand-in controller then plays the v4 controllers.
+ */
+export async function playCoreUpgrade(
+  kube: ResourceClient,
+  extensions: [string, string][] = [],
+): Promise<void> {
+  for (const file of yamlFiles(path.join(V4, 'crds'))) await applyObjects(kube, readYamlDocuments(file));
+  await kube.apply(RepositoryResource, {
+    metadata: { name: 'extensions-museum' },
+    spec: { url: 'https://extensions-museum.kubesphere-system.svc' },
+  });
+  for (const [name, version] of extensions) {
+    await kube.apply(ExtensionVersionResource, {
+      metadata: { name: `${name}-${version}`, labels: { 'kubesphere.io/extension-ref': name } },
+      spec: { version, displayName: { en: name } },
+    });
+  }
+  await kube.mutate(DeploymentResource, 'ks-apiserver', 'kubesphere-system', (d) => {
+    const c = d.spec?.template?.spec?.containers?.[0];
+    if (c) c.image = 'kubesphere/ks-apiserver:v4.1.3';
+    if (d.spec) d.spec.replicas = 1;
+  });
+  await putKsCoreRelease(kube, 1, 'v3.4.1', 'superseded');
+  await putKsCoreRelease(kube, 2, 'v4.1.3', 'deployed');
+}
