@@ -94,6 +94,11 @@ export interface JobFactory {
   readonly name: string;
   /** One line for `ks-upgrade plan` and the docs. */
   readonly description?: string;
+  /**
+   * The job backs up credentials (kubeconfigs, tokens, Secrets): the plan is refused unless
+   * `storage.encryption` is configured, so the problem shows before anything changes.
+   */
+  readonly requiresEncryption?: boolean;
   create(options: DynamicOptions, extensionRef: ExtensionRef | undefined): UpgradeJob;
 }
 

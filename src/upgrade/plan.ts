@@ -76,6 +76,19 @@ export async function loadUpgradeConfig(
   const missing = Object.entries(loaded.config.jobs)
     .filter(([name, jc]) => jc.enabled && !registry.get(name))
     .map(([name]) => name);
+  const needKey = Object.entries(loaded.config.jobs)
+    .filter(([name, jc]) => jc.enabled && registry.get(name)?.requiresEncryption)
+    .map(([name]) => name);
+  if (needKey.length > 0 && !loaded.config.storage.encryption) {
+    throw new ValidationError(
+      `jobs ${needKey.join(', ')} back up credentials (kubeconfigs, tokens, identity-provider secrets), which are never stored in plaintext`,
+      {
+        hint:
+          'configure storage.encryption.keyFile (or keyEnv) with a 32-byte key, e.g. `head -c 32 /dev/urandom > backup.key`; ' +
+          'keep the key: it is needed to read the backups',
+      },
+    );
+  }
   if (missing.length > 0) {
     throw new ValidationError(`enabled jobs not available in this build: ${missing.join(', ')}`, {
       hint: `disable them (jobs.<name>.enabled: false) or use a ks-upgrade build that has them (available: ${registry.names().join(', ')})`,

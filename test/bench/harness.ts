@@ -1,0 +1,76 @@
+// A small benchmark harness: each benchmark measures a baseline and ks-upgrade's way in the same
+// run, alternating them, and reports medians and the ratio — absolute numbers on a shared 2-core
+// machine are noise, ratios measured side by side are not.
+
+export interface Sample {
+  ms: number;
+  /** Units of work done (objects listed, migrated…). */
+  units: number;
+}
+
+export interface Comparison {
+  name: string;
+  unit: string;
+  baseline: { label: string; medianMs: number; perSecond: number };
+  ours: { label: string; medianMs: number; perSecond: number };
+  /** baseline time / our time: > 1 means faster than the baseline. */
+  speedup: number;
+  rounds: number;
+  notes?: string;
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[mid] ?? 0) : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2;
+};
+
+export async function time(fn: () => Promise<number>): Promise<Sample> {
+  const t0 = process.hrtime.bigint();
+  const units = await fn();
+  return { ms: Number(process.hrtime.bigint() - t0) / 1e6, units };
+}
+
+/** Runs baseline and ours `rounds` times each, alternating which goes first. */
+export async function compare(
+  name: string,
+  unit: string,
+  rounds: number,
+  baseline: { label: string; run: () => Promise<number> },
+  ours: { label: string; run: () => Promise<number> },
+  notes?: string,
+): Promise<Comparison> {
+  const b: Sample[] = [];
+  const o: Sample[] = [];
+  for (let i = 0; i < rounds; i++) {
+    if (i % 2 === 0) {
+      b.push(await time(baseline.run));
+      o.push(await time(ours.run));
+    } else {
+      o.push(await time(ours.run));
+      b.push(await time(baseline.run));
+    }
+  }
+  const bm = median(b.map((s) => s.ms));
+  const om = median(o.map((s) => s.ms));
+  const units = o[0]?.units ?? 0;
+  return {
+    name,
+    unit,
+    baseline: { label: baseline.label, medianMs: bm, perSecond: ((b[0]?.units ?? 0) / bm) * 1000 },
+    ours: { label: ours.label, medianMs: om, perSecond: (units / om) * 1000 },
+    speedup: bm / om,
+    rounds,
+    ...(notes ? { notes } : {}),
+  };
+}
+
+export function format(c: Comparison): string {
+  const f = (n: number): string => n.toFixed(n >= 100 ? 0 : 1);
+  return [
+    `${c.name} (${c.rounds} rounds, medians)`,
+    `  baseline  ${c.baseline.label.padEnd(44)} ${f(c.baseline.medianMs).padStart(8)} ms  ${f(c.baseline.perSecond).padStart(8)} ${c.unit}/s`,
+    `  ours      ${c.ours.label.padEnd(44)} ${f(c.ours.medianMs).padStart(8)} ms  ${f(c.ours.perSecond).padStart(8)} ${c.unit}/s`,
+    `  ratio     ${c.speedup.toFixed(2)}x${c.notes ? `   (${c.notes})` : ''}`,
+  ].join('\n');
+}
