@@ -4,3 +4,4 @@ export * from './crd.js';
 export * from './errors.js';
 export * from './transport.js';
 export * from './types.js';
+export * from './discovery.js';
