@@ -22,6 +22,14 @@ etcd_bin() { echo "$TOOLS_DIR/etcd-$ETCD_VERSION/etcd"; }
 kube_apiserver_bin() { echo "$TOOLS_DIR/kube-apiserver-$KUBE_VERSION/kube-apiserver"; }
 versitygw_bin() { echo "$TOOLS_DIR/versitygw-$VERSITYGW_VERSION/versitygw"; }
 
+# Serialises up/down/cluster of one state dir: concurrent test runs must not start two etcds on one
+# data directory, or stop servers another run is starting.
+lock_state() {
+  mkdir -p "$STATE_DIR"
+  exec 8>"$STATE_DIR/.lock"
+  flock 8
+}
+
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
@@ -51,7 +59,8 @@ free_port() {
 spawn() {
   local name=$1 marker=$2; shift 2
   mkdir -p "$RUN_DIR" "$LOG_DIR"
-  setsid "$@" >"$LOG_DIR/$name.log" 2>&1 </dev/null &
+  # 8>&-: the server must not inherit the state lock (lock_state), or it would hold it for its life.
+  setsid "$@" >"$LOG_DIR/$name.log" 2>&1 </dev/null 8>&- &
   echo $! >"$RUN_DIR/$name.pid"
   printf '%s' "$marker" >"$RUN_DIR/$name.cmd"
 }
