@@ -1,14 +1,17 @@
 // Installs the KubeSphere v3 fixture on a (test's own) API server, and plays the v4 core upgrade.
 import { readdirSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import '../../src/api/v3/index.js';
 import '../../src/api/v4/index.js';
 import {
+  ConfigMapResource,
   CustomResourceDefinitionResource,
   DeploymentResource,
   SecretResource,
   type CustomResourceDefinition,
 } from '../../src/api/core.js';
+import { ClusterConfigurationResource, ClusterResource } from '../../src/api/v3/index.js';
 import { ExtensionVersionResource, RepositoryResource } from '../../src/api/v4/index.js';
 import { encodeRelease, releaseSecretName, type HelmRelease } from '../../src/helm/release.js';
 import type { ResourceClient } from '../../src/kube/client.js';
@@ -48,7 +51,7 @@ export interface V3InstallOptions {
 }
 
 /**
- * Installs the v3 fixture: the v3 CRDs, every file of kubesphere-v3/objects, then the CRDs as the
+ * Installs the v3 fixture: the v3 CRDs, the objects of every kubesphere-v3/objects file, then the CRDs as the
  * v4 `helm show crds | kubectl apply` leaves them (the state in which the upgrade starts).
  */
 export async function installKubeSphereV3(
@@ -57,7 +60,16 @@ export async function installKubeSphereV3(
 ): Promise<void> {
   const crds = yamlFiles(path.join(V3, 'crds')).flatMap(readYamlDocuments) as CustomResourceDefinition[];
   await applyObjects(kube, crds.map(v3Form));
-  for (const file of yamlFiles(path.join(V3, 'objects'))) await applyObjects(kube, readYamlDocuments(file));
+  // Per-job files may put objects into each other's namespaces: all Namespaces go first.
+  const objects = yamlFiles(path.join(V3, 'objects')).flatMap(readYamlDocuments);
+  await applyObjects(
+    kube,
+    objects.filter((o) => o.kind === 'Namespace'),
+  );
+  await applyObjects(
+    kube,
+    objects.filter((o) => o.kind !== 'Namespace'),
+  );
   if (options.extraObjects) await applyObjects(kube, options.extraObjects);
   for (const crd of crds) await kube.apply(CustomResourceDefinitionResource, crd, { force: true });
   for (const crd of crds) await waitForCrdEstablished(kube, crd.metadata.name ?? '');
@@ -116,4 +128,67 @@ export async function playCoreUpgrade(
   });
   await putKsCoreRelease(kube, 1, 'v3.4.1', 'superseded');
   await putKsCoreRelease(kube, 2, 'v4.1.3', 'deployed');
+}
+
+/**
+ * Every optional component of KubeSphere v3.4 switched on in the ClusterConfiguration, so that each
+ * extension job of the original finds its component (the full upgrade of issue #6).
+ */
+export const ALL_COMPONENTS_SPEC = {
+  devops: { enabled: true },
+  openpitrix: { store: { enabled: true } },
+  network: { networkpolicy: { enabled: true }, ippool: { type: 'calico' } },
+  servicemesh: { enabled: true },
+  edgeruntime: {
+    enabled: true,
+    kubeedge: {
+      enabled: true,
+      cloudCore: {
+        cloudHub: { advertiseAddress: ['172.18.0.2'] },
+        service: {
+          cloudhubNodePort: '30000',
+          cloudhubQuicNodePort: '30001',
+          cloudhubHttpsNodePort: '30002',
+          cloudstreamNodePort: '30003',
+          tunnelNodePort: '30004',
+        },
+      },
+    },
+  },
+  metrics_server: { enabled: true },
+  logging: { enabled: true, logsidecar: { enabled: true } },
+  events: { enabled: true },
+  alerting: { enabled: true },
+  auditing: { enabled: true },
+  notification: { history: { enabled: true } },
+  monitoring: { whizard: { enabled: true }, process_exporter: { enabled: true } },
+} as const;
+
+/**
+ * A host and a member1 cluster, each with the v3 fixture and every component on: the host's
+ * Cluster `member1` points at the member's real API server, the member knows itself as a member.
+ */
+export async function installFixtureFleet(
+  host: { client: ResourceClient; kubeconfig: string },
+  member: { client: ResourceClient; kubeconfig: string },
+): Promise<void> {
+  await Promise.all([installKubeSphereV3(host.client), installKubeSphereV3(member.client)]);
+  for (const kube of [host.client, member.client]) {
+    await kube.patch(ClusterConfigurationResource, 'ks-installer', 'kubesphere-system', {
+      spec: ALL_COMPONENTS_SPEC,
+    });
+  }
+  const mk = member.client;
+  await mk.patch(ClusterConfigurationResource, 'ks-installer', 'kubesphere-system', {
+    spec: { multicluster: { clusterRole: 'member' } },
+  });
+  await mk.mutate(ConfigMapResource, 'kubesphere-config', 'kubesphere-system', (cm) => {
+    const text = cm.data?.['kubesphere.yaml'] ?? '';
+    cm.data = { ...cm.data, 'kubesphere.yaml': text.replace('clusterRole: host', 'clusterRole: member') };
+  });
+  // A member has no Cluster objects of its own.
+  for (const c of await mk.listAll(ClusterResource)) await mk.delete(ClusterResource, c.metadata.name ?? '');
+  await host.client.patch(ClusterResource, 'member1', undefined, {
+    spec: { connection: { kubeconfig: (await readFile(member.kubeconfig)).toString('base64') } },
+  });
 }

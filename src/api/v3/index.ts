@@ -258,5 +258,13 @@ export const FederatedTypeConfigResource = r(
   'federatedtypeconfigs',
   true,
 );
+/** A KubeFed federated IAM type (reference §4.2 step 5); the iam job deletes these. */
+export const FederatedUserResource = r(
+  'types.kubefed.io',
+  'v1beta1',
+  'FederatedUser',
+  'federatedusers',
+  false,
+);
 export const JaegerResource = r('jaegertracing.io', 'v1', 'Jaeger', 'jaegers', true);
 export const KialiResource = r('kiali.io', 'v1alpha1', 'Kiali', 'kialis', true);
