@@ -1,0 +1,334 @@
+// vector (reference §4.10): the v3 logging pipeline (fluentbit-operator and its objects) gives way to
+// the WhizardTelemetry Data Pipeline extension (vector). See docs/jobs/vector.md.
+import {
+  CustomResourceDefinitionResource,
+  DaemonSetResource,
+  DeploymentResource,
+  SecretResource,
+} from '../../api/core.js';
+import {
+  FluentBitConfigResource,
+  FluentBitResource,
+  LoggingFilterResource,
+  LoggingInputResource,
+  LoggingOutputResource,
+  LoggingParserResource,
+} from '../../api/v3/index.js';
+import type { DynamicOptions, ExtensionRef } from '../../config/types.js';
+import { KsUpgradeError } from '../../errors.js';
+import { ensureInstallPlan } from '../../extensions/index.js';
+import { crdExists, waitForCrdEstablished } from '../../kube/crd.js';
+import { NoKindError } from '../../kube/errors.js';
+import type { KubeObject, ResourceType } from '../../kube/types.js';
+import { isHostCluster } from '../../kubesphere/index.js';
+import { BackupKeyNotFound } from '../../store/index.js';
+import { sleep } from '../../util/concurrency.js';
+import { DoneMarker, backupOnce, ccEnabled, placementFromClusters } from '../patterns.js';
+import type { JobContext, JobFactory, PlannedAction, UpgradeJob } from '../types.js';
+
+const JOB = 'vector';
+const LOGGING_NS = 'kubesphere-logging-system';
+const OPERATOR = 'fluentbit-operator';
+const FLUENT_BIT = 'fluent-bit';
+const SINKS_SECRET = 'vector-sinks';
+const LOGGING_ENABLED = ['spec', 'logging', 'enabled'];
+
+/** The fluentbit-operator kinds, in the original's CRD deletion order, with its store keys. */
+const KINDS: readonly { rt: ResourceType; crd: string; key: string }[] = [
+  { rt: LoggingParserResource, crd: 'parsers.logging.kubesphere.io', key: 'logging-parser' },
+  { rt: LoggingFilterResource, crd: 'filters.logging.kubesphere.io', key: 'logging-filter' },
+  { rt: LoggingInputResource, crd: 'inputs.logging.kubesphere.io', key: 'logging-input' },
+  { rt: LoggingOutputResource, crd: 'outputs.logging.kubesphere.io', key: 'logging-output' },
+  { rt: FluentBitResource, crd: 'fluentbits.logging.kubesphere.io', key: 'logging-fluentbit' },
+  {
+    rt: FluentBitConfigResource,
+    crd: 'fluentbitconfigs.logging.kubesphere.io',
+    key: 'logging-fluentbitconfig',
+  },
+];
+/** The original's backup order: filters, parsers, inputs, outputs, fluentbits, fluentbitconfigs. */
+const BACKUP_ORDER = [1, 0, 2, 3, 4, 5].map((i) => KINDS[i]).filter((k) => k !== undefined);
+const crdKey = (name: string) => `${JOB}-apiextensions.k8s.io.v1.customresourcedefinitions-.${name}`;
+const OPERATOR_KEY = `${JOB}-apps.v1.deployments-${LOGGING_NS}.${OPERATOR}`;
+
+/** Waits of the job (the original's bounds); tests shorten them. */
+export interface VectorTimings {
+  /** The operator removing the fluent-bit DaemonSet: 20 × 10 s. */
+  fluentBitPollMs: number;
+  fluentBitChecks: number;
+  /** The extension creating Secret vector-sinks: 10 × 5 s. */
+  sinksPollMs: number;
+  sinksChecks: number;
+}
+export const DEFAULT_TIMINGS: VectorTimings = {
+  fluentBitPollMs: 10_000,
+  fluentBitChecks: 20,
+  sinksPollMs: 5000,
+  sinksChecks: 10,
+};
+
+interface ObjectList {
+  apiVersion: string;
+  kind: string;
+  metadata: Record<string, unknown>;
+  items: KubeObject[];
+}
+
+function restorable<T extends KubeObject>(obj: T): T {
+  const {
+    resourceVersion: _rv,
+    uid: _uid,
+    creationTimestamp: _ct,
+    managedFields: _mf,
+    generation: _g,
+    deletionTimestamp: _dt,
+    ownerReferences: _or,
+    ...metadata
+  } = obj.metadata;
+  const { status: _status, ...rest } = obj as T & { status?: unknown };
+  return { ...rest, metadata } as T;
+}
+
+/**
+ * Waits (bounded) until the CRDs are gone: their deletion finishes only once the API server has
+ * removed every object of theirs, and the extension installed next may bring CRDs of the same name.
+ */
+async function waitForCrdsDeleted(
+  ctx: JobContext,
+  names: readonly string[],
+  timeoutMs = 5 * 60_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const left: string[] = [];
+    for (const name of names) if (await crdExists(ctx.kube, name)) left.push(name);
+    if (left.length === 0) return;
+    if (Date.now() >= deadline) {
+      throw new KsUpgradeError(
+        `CRDs ${left.join(', ')} are still being deleted after ${Math.round(timeoutMs / 1000)}s`,
+        {
+          hint: `objects with finalizers block the deletion: list them with 'kubectl get ${left.join(',')} -A', remove their finalizers, then retry the step`,
+        },
+      );
+    }
+    ctx.heartbeat({ step: 'wait for the CRDs to be deleted', message: left.join(', ') });
+    await sleep(500, ctx.signal);
+  }
+}
+
+/**
+ * Creates a restored object unless it exists. Right after its CRD is (re-)created the kind can
+ * answer "not served" for a moment: retried for up to 30 s, then false with a warning.
+ */
+async function restoreObject(ctx: JobContext, rt: ResourceType, obj: KubeObject): Promise<boolean> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      await ctx.kube.createIfAbsent(rt, obj);
+      return true;
+    } catch (err) {
+      if (!(err instanceof NoKindError)) throw err;
+      if (Date.now() >= deadline) {
+        ctx.logger.warn(
+          `cannot restore ${rt.kind} ${obj.metadata.name ?? ''}: ${rt.plural}.${rt.group} is not served`,
+        );
+        return false;
+      }
+      ctx.heartbeat({ step: `wait for ${rt.plural}.${rt.group} to be served` });
+      await sleep(250, ctx.signal);
+    }
+  }
+}
+
+async function loadBackup<T>(ctx: JobContext, key: string): Promise<T | undefined> {
+  try {
+    return await ctx.store.load<T>(key);
+  } catch (err) {
+    if (err instanceof BackupKeyNotFound) return undefined;
+    throw err;
+  }
+}
+
+/** Polls `check` up to `checks` times, `pollMs` apart, heartbeating; false when it never held. */
+async function pollUntil(
+  ctx: JobContext,
+  step: string,
+  checks: number,
+  pollMs: number,
+  check: () => Promise<boolean>,
+): Promise<boolean> {
+  for (let i = 0; i < checks; i++) {
+    if (await check()) return true;
+    ctx.heartbeat({ step, done: i + 1, total: checks });
+    if (i + 1 < checks) await sleep(pollMs, ctx.signal);
+  }
+  return false;
+}
+
+class VectorJob implements UpgradeJob {
+  constructor(
+    private readonly ref: ExtensionRef,
+    private readonly timings: VectorTimings,
+  ) {}
+
+  async preUpgrade(ctx: JobContext): Promise<void> {
+    if (await new DoneMarker(ctx).check()) return;
+    for (const k of BACKUP_ORDER) {
+      const crd = await ctx.kube.tryGet(CustomResourceDefinitionResource, k.crd);
+      if (!crd) continue;
+      // The CRD as well: rollback needs it to bring the objects back after post-upgrade.
+      await backupOnce(ctx, crdKey(k.crd), () => Promise.resolve(crd));
+      const items = await ctx.kube.listIfServed(k.rt);
+      if (items.length === 0) continue;
+      const list: ObjectList = {
+        apiVersion: `${k.rt.group}/${k.rt.version}`,
+        kind: `${k.rt.kind}List`,
+        metadata: {},
+        items,
+      };
+      const saved = await backupOnce(ctx, k.key, () => Promise.resolve(list));
+      ctx.logger.info(`${k.rt.kind}s backed up under ${k.key}: ${saved?.items.length ?? 0}`);
+    }
+    // The operator Deployment, deleted in post-upgrade (for rollback).
+    await backupOnce(ctx, OPERATOR_KEY, () => ctx.kube.tryGet(DeploymentResource, OPERATOR, LOGGING_NS));
+  }
+
+  async postUpgrade(ctx: JobContext): Promise<void> {
+    const marker = new DoneMarker(ctx);
+    if (await marker.check()) return;
+    for (const k of KINDS) {
+      if (await ctx.kube.delete(CustomResourceDefinitionResource, k.crd))
+        ctx.logger.info(`CRD ${k.crd} deleted`);
+    }
+    await waitForCrdsDeleted(
+      ctx,
+      KINDS.map((k) => k.crd),
+    );
+    // With the FluentBit object gone, the operator (or the garbage collector) removes fluent-bit.
+    const gone = await pollUntil(
+      ctx,
+      `wait for DaemonSet ${LOGGING_NS}/${FLUENT_BIT} to be removed`,
+      this.timings.fluentBitChecks,
+      this.timings.fluentBitPollMs,
+      async () => !(await ctx.kube.tryGet(DaemonSetResource, FLUENT_BIT, LOGGING_NS)),
+    );
+    if (!gone) {
+      // The original went on and left it running next to vector; remove the orphan instead.
+      ctx.logger.warn(`DaemonSet ${LOGGING_NS}/${FLUENT_BIT} was not removed by its operator; deleting it`);
+      await ctx.kube.delete(DaemonSetResource, FLUENT_BIT, LOGGING_NS, { propagationPolicy: 'Background' });
+    }
+    await ctx.kube.delete(DeploymentResource, OPERATOR, LOGGING_NS);
+
+    if (await isHostCluster(ctx.kube)) {
+      const clusterScheduling = await placementFromClusters(ctx, this.ref, (c) =>
+        ccEnabled(c, LOGGING_ENABLED),
+      );
+      const ref = { ...this.ref, ...(clusterScheduling ? { clusterScheduling } : {}) };
+      if (
+        clusterScheduling?.placement?.clusters?.length === 0 &&
+        !clusterScheduling.placement.clusterSelector
+      ) {
+        ctx.logger.warn(`no cluster has logging enabled: InstallPlan ${ref.name} gets an empty placement`);
+      }
+      const { action } = await ensureInstallPlan(ctx.v4, ref, { logger: ctx.logger, assumeHost: true });
+      ctx.logger.info(`InstallPlan ${ref.name}: ${action}`);
+      const ready = await pollUntil(
+        ctx,
+        `wait for Secret ${LOGGING_NS}/${SINKS_SECRET}`,
+        this.timings.sinksChecks,
+        this.timings.sinksPollMs,
+        async () => (await ctx.kube.tryGet(SecretResource, SINKS_SECRET, LOGGING_NS)) !== undefined,
+      );
+      // As in the original, not an error: the sinks Secret is what the logging/events/notification
+      // extensions read by default; the extension creates it once installed.
+      if (!ready) ctx.logger.warn(`Secret ${LOGGING_NS}/${SINKS_SECRET} does not exist yet; continuing`);
+    }
+    await marker.mark();
+  }
+
+  /**
+   * Re-creates the fluentbit-operator CRDs, objects and Deployment deleted in post-upgrade (missing
+   * ones only); the operator then re-creates fluent-bit from the FluentBit object.
+   */
+  async rollback(ctx: JobContext): Promise<void> {
+    for (const k of KINDS) {
+      const crd = await loadBackup<KubeObject>(ctx, crdKey(k.crd));
+      if (crd && (await ctx.kube.createIfAbsent(CustomResourceDefinitionResource, restorable(crd))).created) {
+        await waitForCrdEstablished(ctx.kube, k.crd, {
+          signal: ctx.signal,
+          onPoll: () => {
+            ctx.heartbeat();
+          },
+        });
+        ctx.logger.info(`CRD ${k.crd} restored`);
+      }
+      const list = await loadBackup<ObjectList>(ctx, k.key);
+      for (const item of list?.items ?? []) {
+        if (!(await restoreObject(ctx, k.rt, restorable(item)))) break;
+      }
+    }
+    const operator = await loadBackup<KubeObject>(ctx, OPERATOR_KEY);
+    if (operator) await ctx.kube.createIfAbsent(DeploymentResource, restorable(operator));
+    await ctx.store.delete(new DoneMarker(ctx).key);
+  }
+
+  async plan(ctx: JobContext): Promise<PlannedAction[]> {
+    const actions: PlannedAction[] = [];
+    for (const k of KINDS) {
+      const n = (await ctx.kube.listIfServed(k.rt)).length;
+      if (n > 0) actions.push({ phase: 'pre-upgrade', action: `back up ${n} ${k.rt.kind}s`, target: k.key });
+    }
+    for (const k of KINDS) {
+      if (await crdExists(ctx.kube, k.crd))
+        actions.push({ phase: 'post-upgrade', action: 'delete', target: `CRD ${k.crd}` });
+    }
+    if (await ctx.kube.tryGet(DeploymentResource, OPERATOR, LOGGING_NS)) {
+      actions.push({
+        phase: 'pre-upgrade',
+        action: 'back up',
+        target: `Deployment ${LOGGING_NS}/${OPERATOR}`,
+      });
+      actions.push({
+        phase: 'post-upgrade',
+        action: 'delete',
+        target: `Deployment ${LOGGING_NS}/${OPERATOR}`,
+      });
+    }
+    if (await ctx.kube.tryGet(DaemonSetResource, FLUENT_BIT, LOGGING_NS)) {
+      actions.push({
+        phase: 'post-upgrade',
+        action: 'wait for removal (delete if it stays)',
+        target: `DaemonSet ${LOGGING_NS}/${FLUENT_BIT}`,
+      });
+    }
+    if (await isHostCluster(ctx.kube)) {
+      actions.push({ phase: 'post-upgrade', action: 'create', target: `InstallPlan ${this.ref.name}` });
+    }
+    return actions;
+  }
+}
+
+function rerunOption(options: DynamicOptions): void {
+  const v = options.rerun;
+  if (v === undefined || v === null || typeof v === 'boolean' || v === 'true' || v === 'false') return;
+  throw new KsUpgradeError(
+    `jobs.${JOB}.dynamicOptions.rerun must be true or false, not ${JSON.stringify(v)}`,
+  );
+}
+
+/** The factory with other waits (tests). */
+export function createVectorJobFactory(timings: Partial<VectorTimings> = {}): JobFactory {
+  return {
+    name: JOB,
+    description: 'Backs up and removes the v3 fluentbit-operator pipeline and installs the vector extension',
+    create(options, extensionRef) {
+      rerunOption(options);
+      if (!extensionRef?.name || !extensionRef.version) {
+        throw new KsUpgradeError(`jobs.${JOB}.extensionRef needs a name and a version`);
+      }
+      return new VectorJob(extensionRef, { ...DEFAULT_TIMINGS, ...timings });
+    },
+  };
+}
+
+export const vectorJobFactory: JobFactory = createVectorJobFactory();

@@ -1,0 +1,248 @@
+// whizard-events (reference §4.10): backs up the kube-events objects, removes the v3 events release
+// and CRDs, and installs WhizardTelemetry Events on the clusters that had events enabled. See
+// docs/jobs/whizard-events.md.
+import { CustomResourceDefinitionResource } from '../../api/core.js';
+import { EventsExporterResource, EventsRuleResource, EventsRulerResource } from '../../api/v3/index.js';
+import type { DynamicOptions, ExtensionRef } from '../../config/types.js';
+import { KsUpgradeError } from '../../errors.js';
+import { ensureInstallPlan } from '../../extensions/index.js';
+import { releaseHistory } from '../../helm/release.js';
+import { uninstallRelease } from '../../helm/uninstall.js';
+import { crdExists, waitForCrdEstablished } from '../../kube/crd.js';
+import { NoKindError } from '../../kube/errors.js';
+import type { KubeObject, ResourceType } from '../../kube/types.js';
+import { getClusterConfiguration, isHostCluster } from '../../kubesphere/index.js';
+import { BackupKeyNotFound } from '../../store/index.js';
+import { sleep } from '../../util/concurrency.js';
+import { DoneMarker, backupOnce, ccEnabled, placementFromClusters } from '../patterns.js';
+import type { JobContext, JobFactory, PlannedAction, UpgradeJob } from '../types.js';
+
+const JOB = 'whizard-events';
+const LOGGING_NS = 'kubesphere-logging-system';
+const RELEASE = 'ks-events';
+const EVENTS_ENABLED = ['spec', 'events', 'enabled'];
+
+/** The kube-events kinds, with the original's store keys, in its deletion order of their CRDs. */
+const KINDS: readonly { rt: ResourceType; crd: string; key: string }[] = [
+  { rt: EventsExporterResource, crd: 'exporters.events.kubesphere.io', key: 'events-Exporters' },
+  { rt: EventsRulerResource, crd: 'rulers.events.kubesphere.io', key: 'events-Rulers' },
+  { rt: EventsRuleResource, crd: 'rules.events.kubesphere.io', key: 'events-Rules' },
+];
+/** Backup order of the original: Rules, Rulers, Exporters. */
+const BACKUP_ORDER = [...KINDS].reverse();
+const crdKey = (name: string) => `${JOB}-apiextensions.k8s.io.v1.customresourcedefinitions-.${name}`;
+
+interface ObjectList {
+  apiVersion: string;
+  kind: string;
+  metadata: Record<string, unknown>;
+  items: KubeObject[];
+}
+
+function restorable<T extends KubeObject>(obj: T): T {
+  const {
+    resourceVersion: _rv,
+    uid: _uid,
+    creationTimestamp: _ct,
+    managedFields: _mf,
+    generation: _g,
+    deletionTimestamp: _dt,
+    ...metadata
+  } = obj.metadata;
+  const { status: _status, ...rest } = obj as T & { status?: unknown };
+  return { ...rest, metadata } as T;
+}
+
+/**
+ * Waits (bounded) until the CRDs are gone: their deletion finishes only once the API server has
+ * removed every object of theirs, and the extension installed next may bring CRDs of the same name.
+ */
+async function waitForCrdsDeleted(
+  ctx: JobContext,
+  names: readonly string[],
+  timeoutMs = 5 * 60_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const left: string[] = [];
+    for (const name of names) if (await crdExists(ctx.kube, name)) left.push(name);
+    if (left.length === 0) return;
+    if (Date.now() >= deadline) {
+      throw new KsUpgradeError(
+        `CRDs ${left.join(', ')} are still being deleted after ${Math.round(timeoutMs / 1000)}s`,
+        {
+          hint: `objects with finalizers block the deletion: list them with 'kubectl get ${left.join(',')} -A', remove their finalizers, then retry the step`,
+        },
+      );
+    }
+    ctx.heartbeat({ step: 'wait for the CRDs to be deleted', message: left.join(', ') });
+    await sleep(500, ctx.signal);
+  }
+}
+
+/**
+ * Creates a restored object unless it exists. Right after its CRD is (re-)created the kind can
+ * answer "not served" for a moment: retried for up to 30 s, then false with a warning.
+ */
+async function restoreObject(ctx: JobContext, rt: ResourceType, obj: KubeObject): Promise<boolean> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      await ctx.kube.createIfAbsent(rt, obj);
+      return true;
+    } catch (err) {
+      if (!(err instanceof NoKindError)) throw err;
+      if (Date.now() >= deadline) {
+        ctx.logger.warn(
+          `cannot restore ${rt.kind} ${obj.metadata.name ?? ''}: ${rt.plural}.${rt.group} is not served`,
+        );
+        return false;
+      }
+      ctx.heartbeat({ step: `wait for ${rt.plural}.${rt.group} to be served` });
+      await sleep(250, ctx.signal);
+    }
+  }
+}
+
+async function loadBackup<T>(ctx: JobContext, key: string): Promise<T | undefined> {
+  try {
+    return await ctx.store.load<T>(key);
+  } catch (err) {
+    if (err instanceof BackupKeyNotFound) return undefined;
+    throw err;
+  }
+}
+
+class WhizardEventsJob implements UpgradeJob {
+  constructor(private readonly ref: ExtensionRef) {}
+
+  async preUpgrade(ctx: JobContext): Promise<void> {
+    if (await new DoneMarker(ctx).check()) return;
+    for (const k of BACKUP_ORDER) {
+      const crd = await ctx.kube.tryGet(CustomResourceDefinitionResource, k.crd);
+      if (!crd) continue;
+      // The CRD as well, so that a rollback can bring the objects back after post-upgrade.
+      await backupOnce(ctx, crdKey(k.crd), () => Promise.resolve(crd));
+      const items = await ctx.kube.listIfServed(k.rt);
+      if (items.length === 0) continue;
+      const list: ObjectList = {
+        apiVersion: `${k.rt.group}/${k.rt.version}`,
+        kind: `${k.rt.kind}List`,
+        metadata: {},
+        items,
+      };
+      const saved = await backupOnce(ctx, k.key, () => Promise.resolve(list));
+      ctx.logger.info(`${k.rt.kind}s backed up under ${k.key}: ${saved?.items.length ?? 0}`);
+    }
+  }
+
+  async postUpgrade(ctx: JobContext): Promise<void> {
+    const marker = new DoneMarker(ctx);
+    if (await marker.check()) return;
+    const cc = await getClusterConfiguration(ctx.kube);
+    if (ccEnabled(cc, EVENTS_ENABLED)) {
+      const result = await uninstallRelease(ctx.kube, LOGGING_NS, RELEASE, {
+        signal: ctx.signal,
+        onProgress: (message) => {
+          ctx.heartbeat({ step: `uninstall ${RELEASE}`, message });
+        },
+      });
+      ctx.logger.info(
+        result.found
+          ? `helm release ${LOGGING_NS}/${RELEASE} uninstalled`
+          : `no helm release ${LOGGING_NS}/${RELEASE}`,
+      );
+    }
+    for (const k of KINDS) {
+      if (await ctx.kube.delete(CustomResourceDefinitionResource, k.crd))
+        ctx.logger.info(`CRD ${k.crd} deleted`);
+    }
+    await waitForCrdsDeleted(
+      ctx,
+      KINDS.map((k) => k.crd),
+    );
+    if (await isHostCluster(ctx.kube)) {
+      const clusterScheduling = await placementFromClusters(ctx, this.ref, (c) =>
+        ccEnabled(c, EVENTS_ENABLED),
+      );
+      const ref = { ...this.ref, ...(clusterScheduling ? { clusterScheduling } : {}) };
+      if (
+        clusterScheduling?.placement?.clusters?.length === 0 &&
+        !clusterScheduling.placement.clusterSelector
+      ) {
+        ctx.logger.warn(`no cluster has events enabled: InstallPlan ${ref.name} gets an empty placement`);
+      }
+      const { action } = await ensureInstallPlan(ctx.v4, ref, { logger: ctx.logger, assumeHost: true });
+      ctx.logger.info(`InstallPlan ${ref.name}: ${action}`);
+    }
+    await marker.mark();
+  }
+
+  /**
+   * Re-creates the kube-events CRDs and objects deleted in post-upgrade (missing ones only). The
+   * uninstalled ks-events release (its operator and workloads) is not re-installed.
+   */
+  async rollback(ctx: JobContext): Promise<void> {
+    for (const k of BACKUP_ORDER) {
+      const crd = await loadBackup<KubeObject>(ctx, crdKey(k.crd));
+      if (crd && (await ctx.kube.createIfAbsent(CustomResourceDefinitionResource, restorable(crd))).created) {
+        await waitForCrdEstablished(ctx.kube, k.crd, {
+          signal: ctx.signal,
+          onPoll: () => {
+            ctx.heartbeat();
+          },
+        });
+        ctx.logger.info(`CRD ${k.crd} restored`);
+      }
+      const list = await loadBackup<ObjectList>(ctx, k.key);
+      for (const item of list?.items ?? []) {
+        if (!(await restoreObject(ctx, k.rt, restorable(item)))) break;
+      }
+    }
+    await ctx.store.delete(new DoneMarker(ctx).key);
+  }
+
+  async plan(ctx: JobContext): Promise<PlannedAction[]> {
+    const actions: PlannedAction[] = [];
+    for (const k of BACKUP_ORDER) {
+      const n = (await ctx.kube.listIfServed(k.rt)).length;
+      if (n > 0) actions.push({ phase: 'pre-upgrade', action: `back up ${n} ${k.rt.kind}s`, target: k.key });
+    }
+    const cc = await getClusterConfiguration(ctx.kube);
+    if (ccEnabled(cc, EVENTS_ENABLED) && (await releaseHistory(ctx.kube, LOGGING_NS, RELEASE)).length > 0) {
+      actions.push({
+        phase: 'post-upgrade',
+        action: 'uninstall',
+        target: `helm release ${LOGGING_NS}/${RELEASE}`,
+      });
+    }
+    for (const k of KINDS) {
+      if (await crdExists(ctx.kube, k.crd))
+        actions.push({ phase: 'post-upgrade', action: 'delete', target: `CRD ${k.crd}` });
+    }
+    if (await isHostCluster(ctx.kube)) {
+      actions.push({ phase: 'post-upgrade', action: 'create', target: `InstallPlan ${this.ref.name}` });
+    }
+    return actions;
+  }
+}
+
+function rerunOption(options: DynamicOptions): void {
+  const v = options.rerun;
+  if (v === undefined || v === null || typeof v === 'boolean' || v === 'true' || v === 'false') return;
+  throw new KsUpgradeError(
+    `jobs.${JOB}.dynamicOptions.rerun must be true or false, not ${JSON.stringify(v)}`,
+  );
+}
+
+export const whizardEventsJobFactory: JobFactory = {
+  name: JOB,
+  description: 'Backs up the kube-events objects, removes v3 events and installs WhizardTelemetry Events',
+  create(options, extensionRef) {
+    rerunOption(options);
+    if (!extensionRef?.name || !extensionRef.version) {
+      throw new KsUpgradeError(`jobs.${JOB}.extensionRef needs a name and a version`);
+    }
+    return new WhizardEventsJob(extensionRef);
+  },
+};
