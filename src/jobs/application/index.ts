@@ -32,6 +32,7 @@ import { ccFlag, getClusterConfiguration, isHostCluster } from '../../kubesphere
 import { BackupKeyNotFound } from '../../store/index.js';
 import { getPath } from '../../util/object.js';
 import type { JobContext, JobFactory, PlannedAction, UpgradeJob } from '../types.js';
+import { loadOptional } from '../helpers.js';
 import { downloadCharts, restoreCharts } from './charts.js';
 import {
   APPLICATION_JOB_NAME,
@@ -288,7 +289,10 @@ class ApplicationJob implements UpgradeJob {
     }
     const problems: ReleaseProblem[] = findReleaseProblems(candidates, existing);
     if (problems.length > 0) {
-      await ctx.store.save(RELEASE_PROBLEMS_KEY, problems);
+      // Saved only when it changed, so a re-run leaves the store as it was.
+      const stored = await loadOptional<ReleaseProblem[]>(ctx, RELEASE_PROBLEMS_KEY);
+      if (JSON.stringify(stored) !== JSON.stringify(problems))
+        await ctx.store.save(RELEASE_PROBLEMS_KEY, problems);
       const summary = problems.map((p) => `${p.name}: ${p.reason} [${p.releases.join(', ')}]`).join('; ');
       if (this.options.releaseNameConflicts === 'fail') {
         throw new ReleaseNameConflictError(
