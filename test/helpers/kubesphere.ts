@@ -13,7 +13,7 @@ import {
 } from '../../src/api/core.js';
 import { ClusterConfigurationResource, ClusterResource } from '../../src/api/v3/index.js';
 import { ExtensionVersionResource, RepositoryResource } from '../../src/api/v4/index.js';
-import { encodeRelease, releaseSecretName, type HelmRelease } from '../../src/helm/release.js';
+import { decodeRelease, encodeRelease, releaseSecretName, type HelmRelease } from '../../src/helm/release.js';
 import type { ResourceClient } from '../../src/kube/client.js';
 import { waitForCrdEstablished } from '../../src/kube/crd.js';
 import type { KubeObject } from '../../src/kube/types.js';
@@ -82,6 +82,26 @@ export async function putKsCoreRelease(
   appVersion: string,
   status: string,
 ): Promise<void> {
+  // A record that exists (the v3 one, possibly rewritten by the iam job) keeps its content: helm
+  // only changes the status of a superseded revision.
+  const existing = await kube.tryGet(
+    SecretResource,
+    releaseSecretName('ks-core', version),
+    'kubesphere-system',
+  );
+  if (existing) {
+    await kube.mutate(
+      SecretResource,
+      releaseSecretName('ks-core', version),
+      'kubesphere-system',
+      (secret) => {
+        const old = decodeRelease(secret);
+        secret.data = { ...secret.data, release: encodeRelease({ ...old, info: { ...old.info, status } }) };
+        secret.metadata.labels = { ...secret.metadata.labels, status };
+      },
+    );
+    return;
+  }
   const release: HelmRelease = {
     name: 'ks-core',
     namespace: 'kubesphere-system',
@@ -165,7 +185,8 @@ export const ALL_COMPONENTS_SPEC = {
 } as const;
 
 /**
- * A host and a member1 cluster, each with the v3 fixture and every component on: the host's
+ * A host and a member1 cluster, each with the v3 fixture and every component on (and OpenSearch
+ * releases on the host): the host's
  * Cluster `member1` points at the member's real API server, the member knows itself as a member.
  */
 export async function installFixtureFleet(
@@ -191,4 +212,29 @@ export async function installFixtureFleet(
   await host.client.patch(ClusterResource, 'member1', undefined, {
     spec: { connection: { kubeconfig: (await readFile(member.kubeconfig)).toString('base64') } },
   });
+  // OpenSearch of the v3 logging stack: helm releases (records only), each owning a ConfigMap.
+  const ns = 'kubesphere-logging-system';
+  for (const name of ['opensearch-master', 'opensearch-data', 'opensearch-dashboard']) {
+    await host.client.apply(ConfigMapResource, {
+      metadata: { name: `${name}-config`, namespace: ns },
+      data: { 'opensearch.yml': 'cluster.name: opensearch-cluster\n' },
+    });
+    const release: HelmRelease = {
+      name,
+      namespace: ns,
+      version: 1,
+      info: { status: 'deployed' },
+      chart: { metadata: { name: 'opensearch', version: '2.6.0', appVersion: '2.6.0' } },
+      manifest: `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}-config\n  namespace: ${ns}\n`,
+    };
+    await host.client.apply(SecretResource, {
+      metadata: {
+        name: releaseSecretName(name, 1),
+        namespace: ns,
+        labels: { owner: 'helm', name, status: 'deployed', version: '1' },
+      },
+      type: 'helm.sh/release.v1',
+      data: { release: encodeRelease(release) },
+    });
+  }
 }
