@@ -31,24 +31,35 @@ export async function time(fn: () => Promise<number>): Promise<Sample> {
   return { ms: Number(process.hrtime.bigint() - t0) / 1e6, units };
 }
 
+/** One side of a comparison; `setup` (untimed) runs before every timed `run`. */
+export interface Contender {
+  label: string;
+  setup?: () => Promise<void>;
+  run: () => Promise<number>;
+}
+
 /** Runs baseline and ours `rounds` times each, alternating which goes first. */
 export async function compare(
   name: string,
   unit: string,
   rounds: number,
-  baseline: { label: string; run: () => Promise<number> },
-  ours: { label: string; run: () => Promise<number> },
+  baseline: Contender,
+  ours: Contender,
   notes?: string,
 ): Promise<Comparison> {
   const b: Sample[] = [];
   const o: Sample[] = [];
+  const measure = async (c: Contender): Promise<Sample> => {
+    await c.setup?.();
+    return time(c.run);
+  };
   for (let i = 0; i < rounds; i++) {
     if (i % 2 === 0) {
-      b.push(await time(baseline.run));
-      o.push(await time(ours.run));
+      b.push(await measure(baseline));
+      o.push(await measure(ours));
     } else {
-      o.push(await time(ours.run));
-      b.push(await time(baseline.run));
+      o.push(await measure(ours));
+      b.push(await measure(baseline));
     }
   }
   const bm = median(b.map((s) => s.ms));

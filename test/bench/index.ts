@@ -6,6 +6,7 @@ import path from 'node:path';
 import { startEphemeralCluster } from '../helpers/cluster.js';
 import { repoRoot } from '../helpers/env.js';
 import { format, type Comparison } from './harness.js';
+import { benchIam } from './iam.js';
 import { benchList } from './list.js';
 
 const only = new Set(process.argv.slice(2));
@@ -15,6 +16,14 @@ const cluster = await startEphemeralCluster('bench');
 try {
   if (want('list')) {
     const r = await benchList(cluster, Number(process.env.BENCH_LIST_OBJECTS ?? 5000), 500);
+    results.push(r);
+    process.stdout.write(`${format(r)}\n\n`);
+  }
+  if (want('iam')) {
+    const r = await benchIam(
+      Number(process.env.BENCH_USERS ?? 2000),
+      Number(process.env.BENCH_IAM_ROUNDS ?? 3),
+    );
     results.push(r);
     process.stdout.write(`${format(r)}\n\n`);
   }
