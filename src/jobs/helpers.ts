@@ -3,10 +3,13 @@
 // pending InstallPlan.
 import { InstallPlanResource } from '../api/v4/index.js';
 import type { DynamicOptions } from '../config/types.js';
-import { ValidationError } from '../errors.js';
+import { KsUpgradeError, ValidationError } from '../errors.js';
 import { MANAGED_ANNOTATION } from '../extensions/index.js';
-import type { KubeObject } from '../kube/types.js';
+import { crdExists } from '../kube/crd.js';
+import { NoKindError } from '../kube/errors.js';
+import type { KubeObject, ResourceType } from '../kube/types.js';
 import { BackupKeyNotFound } from '../store/index.js';
+import { sleep } from '../util/concurrency.js';
 import type { JobContext } from './types.js';
 
 /** A list as the original stores it (`<Kind>List`; readers only need `items`). */
@@ -56,16 +59,23 @@ export function forCreate<T extends KubeObject>(obj: T): T {
   return { ...rest, metadata: clean } as T;
 }
 
-/** `rerun` as the original reads it — bool or the string "true"/"false" — checked up front. */
-export function checkRerun(job: string, options: DynamicOptions): void {
-  const v = options.rerun;
-  if (v === undefined || v === null || typeof v === 'boolean' || v === 'true' || v === 'false') return;
+/** A boolean option as the original reads it: YAML bool or the string "true"/"false". */
+export function boolOption(job: string, options: DynamicOptions, name: string, fallback: boolean): boolean {
+  const v = options[name];
+  if (v === undefined || v === null) return fallback;
+  if (typeof v === 'boolean') return v;
+  if (v === 'true' || v === 'false') return v === 'true';
   throw new ValidationError(
-    `jobs.${job}.dynamicOptions.rerun must be true or false, got ${JSON.stringify(v)}`,
+    `jobs.${job}.dynamicOptions.${name} must be true or false, got ${JSON.stringify(v)}`,
     {
-      hint: 'e.g. rerun: true (the string "true" is accepted too)',
+      hint: `e.g. ${name}: true (the string "true" is accepted too)`,
     },
   );
+}
+
+/** `rerun` checked up front (a typo must fail the plan, not a phase). */
+export function checkRerun(job: string, options: DynamicOptions): void {
+  boolOption(job, options, 'rerun', false);
 }
 
 /** Rejects `dynamicOptions` keys the job does not read: a typo must not be silently ignored. */
@@ -98,4 +108,66 @@ export async function removePendingInstallPlan(ctx: JobContext, name: string): P
   }
   await ctx.v4.delete(InstallPlanResource, name);
   ctx.logger.info(`InstallPlan ${name} deleted (was '${state || 'pending'}')`);
+}
+
+/**
+ * An object from a backup (or another namespace) ready to be created again: as {@link forCreate},
+ * and without owner references — the owners' uids are gone, and the garbage collector would delete
+ * an object whose owners no longer exist.
+ */
+export function restorable<T extends KubeObject>(obj: T, namespace?: string): T {
+  const copy = forCreate(obj);
+  const { ownerReferences: _or, ...metadata } = copy.metadata;
+  return { ...copy, metadata: namespace ? { ...metadata, namespace } : metadata };
+}
+
+/**
+ * Creates a restored object unless it exists. Right after its CRD is (re-)created the kind can
+ * answer "not served" for a moment: retried for up to 30 s, then false with a warning.
+ */
+export async function restoreObject(ctx: JobContext, rt: ResourceType, obj: KubeObject): Promise<boolean> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      await ctx.kube.createIfAbsent(rt, obj);
+      return true;
+    } catch (err) {
+      if (!(err instanceof NoKindError)) throw err;
+      if (Date.now() >= deadline) {
+        ctx.logger.warn(
+          `cannot restore ${rt.kind} ${obj.metadata.name ?? ''}: ${rt.plural}.${rt.group} is not served`,
+        );
+        return false;
+      }
+      ctx.heartbeat({ step: `wait for ${rt.plural}.${rt.group} to be served` });
+      await sleep(250, ctx.signal);
+    }
+  }
+}
+
+/**
+ * Waits (bounded) until the CRDs are gone: their deletion finishes only once the API server has
+ * removed every object of theirs, and the extension installed next may bring CRDs of the same name.
+ */
+export async function waitForCrdsDeleted(
+  ctx: JobContext,
+  names: readonly string[],
+  timeoutMs = 5 * 60_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const left: string[] = [];
+    for (const name of names) if (await crdExists(ctx.kube, name)) left.push(name);
+    if (left.length === 0) return;
+    if (Date.now() >= deadline) {
+      throw new KsUpgradeError(
+        `CRDs ${left.join(', ')} are still being deleted after ${Math.round(timeoutMs / 1000)}s`,
+        {
+          hint: `objects with finalizers block the deletion: list them with 'kubectl get ${left.join(',')} -A', remove their finalizers, then retry the step`,
+        },
+      );
+    }
+    ctx.heartbeat({ step: 'wait for the CRDs to be deleted', message: left.join(', ') });
+    await sleep(500, ctx.signal);
+  }
 }

@@ -14,17 +14,16 @@ import {
   LoggingOutputResource,
   LoggingParserResource,
 } from '../../api/v3/index.js';
-import type { DynamicOptions, ExtensionRef } from '../../config/types.js';
+import type { ExtensionRef } from '../../config/types.js';
 import { KsUpgradeError } from '../../errors.js';
 import { ensureInstallPlan } from '../../extensions/index.js';
 import { crdExists, waitForCrdEstablished } from '../../kube/crd.js';
-import { NoKindError } from '../../kube/errors.js';
 import type { KubeObject, ResourceType } from '../../kube/types.js';
 import { isHostCluster } from '../../kubesphere/index.js';
-import { BackupKeyNotFound } from '../../store/index.js';
 import { sleep } from '../../util/concurrency.js';
 import { DoneMarker, backupOnce, ccEnabled, placementFromClusters } from '../patterns.js';
 import type { JobContext, JobFactory, PlannedAction, UpgradeJob } from '../types.js';
+import { checkRerun, loadOptional, restorable, restoreObject, waitForCrdsDeleted } from '../helpers.js';
 
 const JOB = 'vector';
 const LOGGING_NS = 'kubesphere-logging-system';
@@ -72,81 +71,6 @@ interface ObjectList {
   kind: string;
   metadata: Record<string, unknown>;
   items: KubeObject[];
-}
-
-function restorable<T extends KubeObject>(obj: T): T {
-  const {
-    resourceVersion: _rv,
-    uid: _uid,
-    creationTimestamp: _ct,
-    managedFields: _mf,
-    generation: _g,
-    deletionTimestamp: _dt,
-    ownerReferences: _or,
-    ...metadata
-  } = obj.metadata;
-  const { status: _status, ...rest } = obj as T & { status?: unknown };
-  return { ...rest, metadata } as T;
-}
-
-/**
- * Waits (bounded) until the CRDs are gone: their deletion finishes only once the API server has
- * removed every object of theirs, and the extension installed next may bring CRDs of the same name.
- */
-async function waitForCrdsDeleted(
-  ctx: JobContext,
-  names: readonly string[],
-  timeoutMs = 5 * 60_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const left: string[] = [];
-    for (const name of names) if (await crdExists(ctx.kube, name)) left.push(name);
-    if (left.length === 0) return;
-    if (Date.now() >= deadline) {
-      throw new KsUpgradeError(
-        `CRDs ${left.join(', ')} are still being deleted after ${Math.round(timeoutMs / 1000)}s`,
-        {
-          hint: `objects with finalizers block the deletion: list them with 'kubectl get ${left.join(',')} -A', remove their finalizers, then retry the step`,
-        },
-      );
-    }
-    ctx.heartbeat({ step: 'wait for the CRDs to be deleted', message: left.join(', ') });
-    await sleep(500, ctx.signal);
-  }
-}
-
-/**
- * Creates a restored object unless it exists. Right after its CRD is (re-)created the kind can
- * answer "not served" for a moment: retried for up to 30 s, then false with a warning.
- */
-async function restoreObject(ctx: JobContext, rt: ResourceType, obj: KubeObject): Promise<boolean> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    try {
-      await ctx.kube.createIfAbsent(rt, obj);
-      return true;
-    } catch (err) {
-      if (!(err instanceof NoKindError)) throw err;
-      if (Date.now() >= deadline) {
-        ctx.logger.warn(
-          `cannot restore ${rt.kind} ${obj.metadata.name ?? ''}: ${rt.plural}.${rt.group} is not served`,
-        );
-        return false;
-      }
-      ctx.heartbeat({ step: `wait for ${rt.plural}.${rt.group} to be served` });
-      await sleep(250, ctx.signal);
-    }
-  }
-}
-
-async function loadBackup<T>(ctx: JobContext, key: string): Promise<T | undefined> {
-  try {
-    return await ctx.store.load<T>(key);
-  } catch (err) {
-    if (err instanceof BackupKeyNotFound) return undefined;
-    throw err;
-  }
 }
 
 /** Polls `check` up to `checks` times, `pollMs` apart, heartbeating; false when it never held. */
@@ -252,7 +176,7 @@ class VectorJob implements UpgradeJob {
    */
   async rollback(ctx: JobContext): Promise<void> {
     for (const k of KINDS) {
-      const crd = await loadBackup<KubeObject>(ctx, crdKey(k.crd));
+      const crd = await loadOptional<KubeObject>(ctx, crdKey(k.crd));
       if (crd && (await ctx.kube.createIfAbsent(CustomResourceDefinitionResource, restorable(crd))).created) {
         await waitForCrdEstablished(ctx.kube, k.crd, {
           signal: ctx.signal,
@@ -262,12 +186,12 @@ class VectorJob implements UpgradeJob {
         });
         ctx.logger.info(`CRD ${k.crd} restored`);
       }
-      const list = await loadBackup<ObjectList>(ctx, k.key);
+      const list = await loadOptional<ObjectList>(ctx, k.key);
       for (const item of list?.items ?? []) {
         if (!(await restoreObject(ctx, k.rt, restorable(item)))) break;
       }
     }
-    const operator = await loadBackup<KubeObject>(ctx, OPERATOR_KEY);
+    const operator = await loadOptional<KubeObject>(ctx, OPERATOR_KEY);
     if (operator) await ctx.kube.createIfAbsent(DeploymentResource, restorable(operator));
     await ctx.store.delete(new DoneMarker(ctx).key);
   }
@@ -308,21 +232,13 @@ class VectorJob implements UpgradeJob {
   }
 }
 
-function rerunOption(options: DynamicOptions): void {
-  const v = options.rerun;
-  if (v === undefined || v === null || typeof v === 'boolean' || v === 'true' || v === 'false') return;
-  throw new KsUpgradeError(
-    `jobs.${JOB}.dynamicOptions.rerun must be true or false, not ${JSON.stringify(v)}`,
-  );
-}
-
 /** The factory with other waits (tests). */
 export function createVectorJobFactory(timings: Partial<VectorTimings> = {}): JobFactory {
   return {
     name: JOB,
     description: 'Backs up and removes the v3 fluentbit-operator pipeline and installs the vector extension',
     create(options, extensionRef) {
-      rerunOption(options);
+      checkRerun(JOB, options);
       if (!extensionRef?.name || !extensionRef.version) {
         throw new KsUpgradeError(`jobs.${JOB}.extensionRef needs a name and a version`);
       }

@@ -12,8 +12,7 @@ import {
   RuleGroupResource,
   type ClusterConfiguration,
 } from '../../api/v3/index.js';
-import type { DynamicOptions, ExtensionRef } from '../../config/types.js';
-import { KsUpgradeError } from '../../errors.js';
+import type { ExtensionRef } from '../../config/types.js';
 import { applyExtensionCrds, syncExtensionChart } from '../../extensions/charts.js';
 import { ensureInstallPlan } from '../../extensions/index.js';
 import { NoKindError } from '../../kube/errors.js';
@@ -33,6 +32,7 @@ import {
   valuesText,
 } from '../patterns.js';
 import type { JobContext, JobFactory, PlannedAction, UpgradeJob } from '../types.js';
+import { boolOption, restorable } from '../helpers.js';
 
 const JOB = 'whizard-alerting';
 const WEBHOOK = 'rulegroups.alerting.kubesphere.io';
@@ -72,20 +72,6 @@ function alertingOn(cc: ClusterConfiguration): boolean {
     ccEnabled(cc, ['spec', 'alerting', 'enabled']) ||
     getPath(cc, ['status', 'alerting', 'status']) === 'enabled'
   );
-}
-
-/** An object from a backup, ready to be created again. */
-function restorable(obj: KubeObject): KubeObject {
-  const {
-    resourceVersion: _rv,
-    uid: _uid,
-    creationTimestamp: _ct,
-    managedFields: _mf,
-    generation: _g,
-    deletionTimestamp: _dt,
-    ...metadata
-  } = obj.metadata;
-  return { ...obj, metadata };
 }
 
 class WhizardAlertingJob implements UpgradeJob {
@@ -232,22 +218,12 @@ class WhizardAlertingJob implements UpgradeJob {
   }
 }
 
-function boolOption(options: DynamicOptions, name: string, fallback: boolean): boolean {
-  const v = options[name];
-  if (v === undefined || v === null) return fallback;
-  if (typeof v === 'boolean') return v;
-  if (v === 'true' || v === 'false') return v === 'true';
-  throw new KsUpgradeError(
-    `jobs.${JOB}.dynamicOptions.${name} must be true or false, not ${JSON.stringify(v)}`,
-  );
-}
-
 export const whizardAlertingJobFactory: JobFactory = {
   name: JOB,
   description:
     'Backs up the v3 alerting CRDs, webhooks and rule groups, removes the webhooks and installs WhizardTelemetry Alerting',
   create(options, extensionRef) {
-    boolOption(options, 'rerun', false);
-    return new WhizardAlertingJob(boolOption(options, 'updateCrds', false), extensionRef);
+    boolOption(JOB, options, 'rerun', false);
+    return new WhizardAlertingJob(boolOption(JOB, options, 'updateCrds', false), extensionRef);
   },
 };

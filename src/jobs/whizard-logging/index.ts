@@ -1,7 +1,7 @@
 // whizard-logging (reference §4.10): removes the v3 log sidecar injector and installs
 // WhizardTelemetry Logging on the clusters that had logging enabled (with the sidecar injector
 // where it was on). See docs/jobs/whizard-logging.md.
-import type { DynamicOptions, ExtensionRef } from '../../config/types.js';
+import type { ExtensionRef } from '../../config/types.js';
 import { KsUpgradeError } from '../../errors.js';
 import { ensureInstallPlan } from '../../extensions/index.js';
 import { releaseHistory } from '../../helm/release.js';
@@ -9,6 +9,7 @@ import { uninstallRelease } from '../../helm/uninstall.js';
 import { getClusterConfiguration, isHostCluster } from '../../kubesphere/index.js';
 import { DoneMarker, ccEnabled, placementFromClusters } from '../patterns.js';
 import type { JobContext, JobFactory, PlannedAction, UpgradeJob } from '../types.js';
+import { checkRerun } from '../helpers.js';
 
 const JOB = 'whizard-logging';
 const LOGGING_NS = 'kubesphere-logging-system';
@@ -84,19 +85,11 @@ class WhizardLoggingJob implements UpgradeJob {
   }
 }
 
-function rerunOption(options: DynamicOptions): void {
-  const v = options.rerun;
-  if (v === undefined || v === null || typeof v === 'boolean' || v === 'true' || v === 'false') return;
-  throw new KsUpgradeError(
-    `jobs.${JOB}.dynamicOptions.rerun must be true or false, not ${JSON.stringify(v)}`,
-  );
-}
-
 export const whizardLoggingJobFactory: JobFactory = {
   name: JOB,
   description: 'Removes the v3 log sidecar injector and installs WhizardTelemetry Logging',
   create(options, extensionRef) {
-    rerunOption(options);
+    checkRerun(JOB, options);
     if (!extensionRef?.name || !extensionRef.version) {
       throw new KsUpgradeError(`jobs.${JOB}.extensionRef needs a name and a version`);
     }

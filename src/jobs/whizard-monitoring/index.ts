@@ -4,7 +4,7 @@
 // docs/jobs/whizard-monitoring.md.
 import * as yaml from 'js-yaml';
 import type { ClusterConfiguration } from '../../api/v3/index.js';
-import type { DynamicOptions, ExtensionRef } from '../../config/types.js';
+import type { ExtensionRef } from '../../config/types.js';
 import { KsUpgradeError } from '../../errors.js';
 import { applyExtensionCrds, syncExtensionChart } from '../../extensions/charts.js';
 import { ensureInstallPlan } from '../../extensions/index.js';
@@ -35,6 +35,7 @@ import {
   type ObjectGroup,
 } from './objects.js';
 import { monitoringValues, type MonitoringCluster } from './values.js';
+import { boolOption, restorable as sharedRestorable } from '../helpers.js';
 
 interface MonitoringOptions {
   /** Apply the extension chart's CRDs in post-upgrade (force; whizard CRDs on the host only). */
@@ -55,18 +56,7 @@ function* allObjects(): Generator<{ group: ObjectGroup; ns: string; name: string
 
 /** An object from a backup, ready to be created again (server-set fields and status dropped). */
 function restorable(obj: KubeObject): KubeObject {
-  const {
-    resourceVersion: _rv,
-    uid: _uid,
-    creationTimestamp: _ct,
-    managedFields: _mf,
-    generation: _g,
-    deletionTimestamp: _dt,
-    ownerReferences: _or,
-    ...metadata
-  } = obj.metadata;
-  const { status: _status, ...rest } = obj as KubeObject & { status?: unknown };
-  const copy = structuredClone({ ...rest, metadata }) as KubeObject & { spec?: Record<string, unknown> };
+  const copy = structuredClone(sharedRestorable(obj)) as KubeObject & { spec?: Record<string, unknown> };
   if (copy.kind === 'Service' && copy.spec && copy.spec.clusterIP !== 'None') {
     // The old cluster IP may have been taken since; let the server allocate one.
     delete copy.spec.clusterIP;
@@ -274,17 +264,6 @@ class WhizardMonitoringJob implements UpgradeJob {
   }
 }
 
-/** A boolean option: YAML bool or the strings "true"/"false". */
-function boolOption(options: DynamicOptions, name: string, fallback: boolean): boolean {
-  const v = options[name];
-  if (v === undefined || v === null) return fallback;
-  if (typeof v === 'boolean') return v;
-  if (v === 'true' || v === 'false') return v === 'true';
-  throw new KsUpgradeError(
-    `jobs.${JOB}.dynamicOptions.${name} must be true or false, not ${JSON.stringify(v)}`,
-  );
-}
-
 export const whizardMonitoringJobFactory: JobFactory = {
   name: JOB,
   description:
@@ -292,7 +271,10 @@ export const whizardMonitoringJobFactory: JobFactory = {
   // The backups hold the Alertmanager/Grafana Secrets and helm release values.
   requiresEncryption: true,
   create(options, extensionRef) {
-    boolOption(options, 'rerun', false);
-    return new WhizardMonitoringJob({ updateCrds: boolOption(options, 'updateCrds', false) }, extensionRef);
+    boolOption(JOB, options, 'rerun', false);
+    return new WhizardMonitoringJob(
+      { updateCrds: boolOption(JOB, options, 'updateCrds', false) },
+      extensionRef,
+    );
   },
 };

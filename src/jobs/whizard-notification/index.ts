@@ -28,11 +28,11 @@ import { crdExists, waitForCrdEstablished } from '../../kube/crd.js';
 import { NoKindError } from '../../kube/errors.js';
 import type { KubeObject, ResourceType } from '../../kube/types.js';
 import { getClusterConfiguration, isHostCluster } from '../../kubesphere/index.js';
-import { BackupKeyNotFound } from '../../store/index.js';
 import { sleep } from '../../util/concurrency.js';
 import { isRecord } from '../../util/object.js';
 import { DoneMarker, backupOnce, ccEnabled } from '../patterns.js';
 import type { JobContext, JobFactory, PlannedAction, UpgradeJob } from '../types.js';
+import { checkRerun, loadOptional, restorable, restoreObject } from '../helpers.js';
 
 const JOB = 'whizard-notification';
 const OLD_NS = 'kubesphere-monitoring-federated';
@@ -155,56 +155,6 @@ const copiedSecret = (s: Secret): boolean => s.type !== 'kubernetes.io/service-a
 /** Kubernetes itself publishes kube-root-ca.crt into every namespace. */
 const copiedConfigMap = (cm: ConfigMap): boolean => cm.metadata.name !== 'kube-root-ca.crt';
 
-/** An object from a backup or another namespace, ready to be created (server-set fields dropped). */
-function restorable<T extends KubeObject>(obj: T, namespace?: string): T {
-  const {
-    resourceVersion: _rv,
-    uid: _uid,
-    creationTimestamp: _ct,
-    managedFields: _mf,
-    generation: _g,
-    deletionTimestamp: _dt,
-    ownerReferences: _or,
-    ...metadata
-  } = obj.metadata;
-  const { status: _status, ...rest } = obj as T & { status?: unknown };
-  return { ...rest, metadata: namespace ? { ...metadata, namespace } : metadata } as T;
-}
-
-/**
- * Creates a restored object unless it exists. Right after its CRD is (re-)created the kind can
- * answer "not served" for a moment: retried for up to 30 s, then false with a warning.
- */
-async function restoreObject(ctx: JobContext, rt: ResourceType, obj: KubeObject): Promise<boolean> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    try {
-      await ctx.kube.createIfAbsent(rt, obj);
-      return true;
-    } catch (err) {
-      if (!(err instanceof NoKindError)) throw err;
-      if (Date.now() >= deadline) {
-        ctx.logger.warn(
-          `cannot restore ${rt.kind} ${obj.metadata.name ?? ''}: ${rt.plural}.${rt.group} is not served`,
-        );
-        return false;
-      }
-      ctx.heartbeat({ step: `wait for ${rt.plural}.${rt.group} to be served` });
-      await sleep(250, ctx.signal);
-    }
-  }
-}
-
-/** Loads a backup, or undefined when there is none. */
-async function loadBackup<T>(ctx: JobContext, key: string): Promise<T | undefined> {
-  try {
-    return await ctx.store.load<T>(key);
-  } catch (err) {
-    if (err instanceof BackupKeyNotFound) return undefined;
-    throw err;
-  }
-}
-
 class WhizardNotificationJob implements UpgradeJob {
   constructor(
     private readonly options: NotificationOptions,
@@ -245,7 +195,7 @@ class WhizardNotificationJob implements UpgradeJob {
    * recorded as it goes, so a rollback removes exactly those.
    */
   private async copyFederatedObjects(ctx: JobContext): Promise<void> {
-    const record = (await loadBackup<CopiedRecord>(ctx, COPIED_KEY)) ?? { secrets: [], configmaps: [] };
+    const record = (await loadOptional<CopiedRecord>(ctx, COPIED_KEY)) ?? { secrets: [], configmaps: [] };
     const copy = async <T extends KubeObject>(rt: ResourceType<T>, obj: T, names: string[]) => {
       const { created } = await ctx.kube.createIfAbsent(rt, restorable(obj, NS));
       const name = obj.metadata.name ?? '';
@@ -356,7 +306,7 @@ class WhizardNotificationJob implements UpgradeJob {
     for (const kindName of RECREATE_ORDER) {
       const k = KINDS.find((x) => x.rt.kind === kindName);
       if (!k) continue;
-      const list = await loadBackup<ObjectList>(ctx, k.key);
+      const list = await loadOptional<ObjectList>(ctx, k.key);
       let created = 0;
       for (const item of list?.items ?? []) {
         try {
@@ -384,7 +334,7 @@ class WhizardNotificationJob implements UpgradeJob {
    */
   async rollback(ctx: JobContext): Promise<void> {
     for (const k of KINDS) {
-      const crd = await loadBackup<KubeObject>(ctx, crdKey(k.crd));
+      const crd = await loadOptional<KubeObject>(ctx, crdKey(k.crd));
       if (crd && (await ctx.kube.createIfAbsent(CustomResourceDefinitionResource, restorable(crd))).created) {
         await waitForCrdEstablished(ctx.kube, k.crd, {
           signal: ctx.signal,
@@ -396,14 +346,14 @@ class WhizardNotificationJob implements UpgradeJob {
       }
     }
     for (const k of KINDS) {
-      const list = await loadBackup<ObjectList>(ctx, k.key);
+      const list = await loadOptional<ObjectList>(ctx, k.key);
       for (const item of list?.items ?? []) {
         if (!(await restoreObject(ctx, k.rt, restorable(item)))) break;
       }
     }
-    const adapter = await loadBackup<Deployment>(ctx, ADAPTER);
+    const adapter = await loadOptional<Deployment>(ctx, ADAPTER);
     if (adapter?.metadata.name) await ctx.kube.createIfAbsent(DeploymentResource, restorable(adapter));
-    const copied = await loadBackup<CopiedRecord>(ctx, COPIED_KEY);
+    const copied = await loadOptional<CopiedRecord>(ctx, COPIED_KEY);
     for (const name of copied?.secrets ?? []) await ctx.kube.delete(SecretResource, name, NS);
     for (const name of copied?.configmaps ?? []) await ctx.kube.delete(ConfigMapResource, name, NS);
     await ctx.store.delete(COPIED_KEY);
@@ -468,14 +418,6 @@ function retryCountOption(options: DynamicOptions): number {
   return n;
 }
 
-function rerunOption(options: DynamicOptions): void {
-  const v = options.rerun;
-  if (v === undefined || v === null || typeof v === 'boolean' || v === 'true' || v === 'false') return;
-  throw new KsUpgradeError(
-    `jobs.${JOB}.dynamicOptions.rerun must be true or false, not ${JSON.stringify(v)}`,
-  );
-}
-
 /** The factory with other waits (tests). */
 export function createWhizardNotificationJobFactory(timings: Partial<NotificationTimings> = {}): JobFactory {
   return {
@@ -483,7 +425,7 @@ export function createWhizardNotificationJobFactory(timings: Partial<Notificatio
     description:
       'Backs up notification-manager objects, replaces notification-manager with WhizardTelemetry Notification and re-creates the objects',
     create(options, extensionRef) {
-      rerunOption(options);
+      checkRerun(JOB, options);
       if (!extensionRef?.name || !extensionRef.version) {
         throw new KsUpgradeError(`jobs.${JOB}.extensionRef needs a name and a version`);
       }
