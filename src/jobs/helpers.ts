@@ -5,7 +5,8 @@ import { InstallPlanResource } from '../api/v4/index.js';
 import type { DynamicOptions } from '../config/types.js';
 import { KsUpgradeError, ValidationError } from '../errors.js';
 import { MANAGED_ANNOTATION } from '../extensions/index.js';
-import { crdExists } from '../kube/crd.js';
+import { CustomResourceDefinitionResource } from '../api/core.js';
+import { crdExists, waitForCrdEstablished } from '../kube/crd.js';
 import { NoKindError } from '../kube/errors.js';
 import type { KubeObject, ResourceType } from '../kube/types.js';
 import { BackupKeyNotFound } from '../store/index.js';
@@ -169,5 +170,42 @@ export async function waitForCrdsDeleted(
     }
     ctx.heartbeat({ step: 'wait for the CRDs to be deleted', message: left.join(', ') });
     await sleep(500, ctx.signal);
+  }
+}
+
+/** The store key of a CRD backed up by `job`, as the original names it. */
+export function crdBackupKey(job: string, crd: string): string {
+  return `${job}-apiextensions.k8s.io.v1.customresourcedefinitions-.${crd}`;
+}
+
+/** A kind whose CRD and objects a job backs up (under `crdBackupKey` and `key`) and deletes. */
+export interface BackedUpKind {
+  crd: string;
+  key: string;
+  rt: ResourceType;
+}
+
+/**
+ * Rollback of deleted CRDs and their objects: every CRD first (and waited for), then the objects;
+ * only what is missing is created.
+ */
+export async function restoreKinds(ctx: JobContext, kinds: readonly BackedUpKind[]): Promise<void> {
+  for (const k of kinds) {
+    const crd = await loadOptional<KubeObject>(ctx, crdBackupKey(ctx.job, k.crd));
+    if (crd && (await ctx.kube.createIfAbsent(CustomResourceDefinitionResource, restorable(crd))).created) {
+      await waitForCrdEstablished(ctx.kube, k.crd, {
+        signal: ctx.signal,
+        onPoll: () => {
+          ctx.heartbeat();
+        },
+      });
+      ctx.logger.info(`CRD ${k.crd} restored`);
+    }
+  }
+  for (const k of kinds) {
+    const list = await loadOptional<{ items?: KubeObject[] }>(ctx, k.key);
+    for (const item of list?.items ?? []) {
+      if (!(await restoreObject(ctx, k.rt, restorable(item)))) break;
+    }
   }
 }

@@ -17,13 +17,20 @@ import {
 import type { ExtensionRef } from '../../config/types.js';
 import { KsUpgradeError } from '../../errors.js';
 import { ensureInstallPlan } from '../../extensions/index.js';
-import { crdExists, waitForCrdEstablished } from '../../kube/crd.js';
+import { crdExists } from '../../kube/crd.js';
 import type { KubeObject, ResourceType } from '../../kube/types.js';
 import { isHostCluster } from '../../kubesphere/index.js';
 import { sleep } from '../../util/concurrency.js';
 import { DoneMarker, backupOnce, ccEnabled, placementFromClusters } from '../patterns.js';
 import type { JobContext, JobFactory, PlannedAction, UpgradeJob } from '../types.js';
-import { checkRerun, loadOptional, restorable, restoreObject, waitForCrdsDeleted } from '../helpers.js';
+import {
+  checkRerun,
+  crdBackupKey,
+  loadOptional,
+  restorable,
+  restoreKinds,
+  waitForCrdsDeleted,
+} from '../helpers.js';
 
 const JOB = 'vector';
 const LOGGING_NS = 'kubesphere-logging-system';
@@ -47,7 +54,7 @@ const KINDS: readonly { rt: ResourceType; crd: string; key: string }[] = [
 ];
 /** The original's backup order: filters, parsers, inputs, outputs, fluentbits, fluentbitconfigs. */
 const BACKUP_ORDER = [1, 0, 2, 3, 4, 5].map((i) => KINDS[i]).filter((k) => k !== undefined);
-const crdKey = (name: string) => `${JOB}-apiextensions.k8s.io.v1.customresourcedefinitions-.${name}`;
+const crdKey = (name: string) => crdBackupKey(JOB, name);
 const OPERATOR_KEY = `${JOB}-apps.v1.deployments-${LOGGING_NS}.${OPERATOR}`;
 
 /** Waits of the job (the original's bounds); tests shorten them. */
@@ -175,22 +182,7 @@ class VectorJob implements UpgradeJob {
    * ones only); the operator then re-creates fluent-bit from the FluentBit object.
    */
   async rollback(ctx: JobContext): Promise<void> {
-    for (const k of KINDS) {
-      const crd = await loadOptional<KubeObject>(ctx, crdKey(k.crd));
-      if (crd && (await ctx.kube.createIfAbsent(CustomResourceDefinitionResource, restorable(crd))).created) {
-        await waitForCrdEstablished(ctx.kube, k.crd, {
-          signal: ctx.signal,
-          onPoll: () => {
-            ctx.heartbeat();
-          },
-        });
-        ctx.logger.info(`CRD ${k.crd} restored`);
-      }
-      const list = await loadOptional<ObjectList>(ctx, k.key);
-      for (const item of list?.items ?? []) {
-        if (!(await restoreObject(ctx, k.rt, restorable(item)))) break;
-      }
-    }
+    await restoreKinds(ctx, KINDS);
     const operator = await loadOptional<KubeObject>(ctx, OPERATOR_KEY);
     if (operator) await ctx.kube.createIfAbsent(DeploymentResource, restorable(operator));
     await ctx.store.delete(new DoneMarker(ctx).key);

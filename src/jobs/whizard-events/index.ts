@@ -8,12 +8,12 @@ import { KsUpgradeError } from '../../errors.js';
 import { ensureInstallPlan } from '../../extensions/index.js';
 import { releaseHistory } from '../../helm/release.js';
 import { uninstallRelease } from '../../helm/uninstall.js';
-import { crdExists, waitForCrdEstablished } from '../../kube/crd.js';
+import { crdExists } from '../../kube/crd.js';
 import type { KubeObject, ResourceType } from '../../kube/types.js';
 import { getClusterConfiguration, isHostCluster } from '../../kubesphere/index.js';
 import { DoneMarker, backupOnce, ccEnabled, placementFromClusters } from '../patterns.js';
 import type { JobContext, JobFactory, PlannedAction, UpgradeJob } from '../types.js';
-import { checkRerun, loadOptional, restorable, restoreObject, waitForCrdsDeleted } from '../helpers.js';
+import { checkRerun, crdBackupKey, restoreKinds, waitForCrdsDeleted } from '../helpers.js';
 
 const JOB = 'whizard-events';
 const LOGGING_NS = 'kubesphere-logging-system';
@@ -28,7 +28,7 @@ const KINDS: readonly { rt: ResourceType; crd: string; key: string }[] = [
 ];
 /** Backup order of the original: Rules, Rulers, Exporters. */
 const BACKUP_ORDER = [...KINDS].reverse();
-const crdKey = (name: string) => `${JOB}-apiextensions.k8s.io.v1.customresourcedefinitions-.${name}`;
+const crdKey = (name: string) => crdBackupKey(JOB, name);
 
 interface ObjectList {
   apiVersion: string;
@@ -107,22 +107,7 @@ class WhizardEventsJob implements UpgradeJob {
    * uninstalled ks-events release (its operator and workloads) is not re-installed.
    */
   async rollback(ctx: JobContext): Promise<void> {
-    for (const k of BACKUP_ORDER) {
-      const crd = await loadOptional<KubeObject>(ctx, crdKey(k.crd));
-      if (crd && (await ctx.kube.createIfAbsent(CustomResourceDefinitionResource, restorable(crd))).created) {
-        await waitForCrdEstablished(ctx.kube, k.crd, {
-          signal: ctx.signal,
-          onPoll: () => {
-            ctx.heartbeat();
-          },
-        });
-        ctx.logger.info(`CRD ${k.crd} restored`);
-      }
-      const list = await loadOptional<ObjectList>(ctx, k.key);
-      for (const item of list?.items ?? []) {
-        if (!(await restoreObject(ctx, k.rt, restorable(item)))) break;
-      }
-    }
+    await restoreKinds(ctx, BACKUP_ORDER);
     await ctx.store.delete(new DoneMarker(ctx).key);
   }
 

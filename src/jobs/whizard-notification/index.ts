@@ -24,7 +24,7 @@ import { KsUpgradeError } from '../../errors.js';
 import { ensureInstallPlan } from '../../extensions/index.js';
 import { releaseHistory } from '../../helm/release.js';
 import { uninstallRelease } from '../../helm/uninstall.js';
-import { crdExists, waitForCrdEstablished } from '../../kube/crd.js';
+import { crdExists } from '../../kube/crd.js';
 import { NoKindError } from '../../kube/errors.js';
 import type { KubeObject, ResourceType } from '../../kube/types.js';
 import { getClusterConfiguration, isHostCluster } from '../../kubesphere/index.js';
@@ -32,7 +32,7 @@ import { sleep } from '../../util/concurrency.js';
 import { isRecord } from '../../util/object.js';
 import { DoneMarker, backupOnce, ccEnabled } from '../patterns.js';
 import type { JobContext, JobFactory, PlannedAction, UpgradeJob } from '../types.js';
-import { checkRerun, loadOptional, restorable, restoreObject } from '../helpers.js';
+import { checkRerun, crdBackupKey, loadOptional, restorable, restoreKinds } from '../helpers.js';
 
 const JOB = 'whizard-notification';
 const OLD_NS = 'kubesphere-monitoring-federated';
@@ -101,7 +101,7 @@ const DELETED_CRDS = [
   'silences.notification.kubesphere.io',
   ...FEDERATED_CRDS,
 ];
-const crdKey = (name: string) => `${JOB}-apiextensions.k8s.io.v1.customresourcedefinitions-.${name}`;
+const crdKey = (name: string) => crdBackupKey(JOB, name);
 
 /** Waits of the job; tests shorten them. */
 export interface NotificationTimings {
@@ -333,24 +333,7 @@ class WhizardNotificationJob implements UpgradeJob {
    * CRDs are not restored.
    */
   async rollback(ctx: JobContext): Promise<void> {
-    for (const k of KINDS) {
-      const crd = await loadOptional<KubeObject>(ctx, crdKey(k.crd));
-      if (crd && (await ctx.kube.createIfAbsent(CustomResourceDefinitionResource, restorable(crd))).created) {
-        await waitForCrdEstablished(ctx.kube, k.crd, {
-          signal: ctx.signal,
-          onPoll: () => {
-            ctx.heartbeat();
-          },
-        });
-        ctx.logger.info(`CRD ${k.crd} restored`);
-      }
-    }
-    for (const k of KINDS) {
-      const list = await loadOptional<ObjectList>(ctx, k.key);
-      for (const item of list?.items ?? []) {
-        if (!(await restoreObject(ctx, k.rt, restorable(item)))) break;
-      }
-    }
+    await restoreKinds(ctx, KINDS);
     const adapter = await loadOptional<Deployment>(ctx, ADAPTER);
     if (adapter?.metadata.name) await ctx.kube.createIfAbsent(DeploymentResource, restorable(adapter));
     const copied = await loadOptional<CopiedRecord>(ctx, COPIED_KEY);
