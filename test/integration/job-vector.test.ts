@@ -19,20 +19,14 @@ import {
   LoggingOutputResource,
 } from '../../src/api/v3/index.js';
 import { InstallPlanResource } from '../../src/api/v4/index.js';
-import type { JobConfig, UpgradeConfig } from '../../src/config/types.js';
-import {
-  JobRegistry,
-  createJobContext,
-  createMemoryLogger,
-  instantiateJobs,
-  runPhase,
-  type Phase,
-} from '../../src/jobs/index.js';
+import type { JobConfig } from '../../src/config/types.js';
+import type { Phase } from '../../src/jobs/index.js';
 import { createVectorJobFactory, vectorJobFactory } from '../../src/jobs/vector/index.js';
 import type { ResourceClient } from '../../src/kube/client.js';
 import { createResourceStore, type ResourceStore } from '../../src/store/index.js';
 import { startEphemeralCluster, type EphemeralCluster } from '../helpers/cluster.js';
 import { installKubeSphereV3, playCoreUpgrade } from '../helpers/kubesphere.js';
+import { runSingleJob } from '../helpers/jobs.js';
 
 const JOB = 'vector';
 const NS = 'kubesphere-logging-system';
@@ -60,33 +54,7 @@ async function runJob(
   phase: Phase,
   config: JobConfig = jobConfig(),
 ): Promise<{ outcomes: string[]; logs: string[] }> {
-  const registry = new JobRegistry();
-  registry.register(FAST);
-  const upgrade = {
-    storage: { local: { path: '' } },
-    validator: {
-      ksVersion: { enabled: false },
-      extensionsMuseum: { enabled: false, namespace: '', name: '', syncInterval: 0, watchTimeout: 0 },
-    },
-    jobs: { [JOB]: config },
-    upgrade: { gate: 'none' },
-  } satisfies UpgradeConfig;
-  const logger = createMemoryLogger();
-  const results = await runPhase(phase, instantiateJobs(upgrade, registry), (j, p) =>
-    createJobContext({
-      job: j.name,
-      phase: p,
-      cluster: { name: 'host' },
-      kube,
-      store,
-      config: j.config,
-      logger,
-    }),
-  );
-  return {
-    outcomes: results.map((r) => r.outcome),
-    logs: logger.entries.map((e) => `${e.level}: ${e.message}`),
-  };
+  return runSingleJob(phase, { factory: FAST, config, kube, store });
 }
 
 describe('vector job', () => {

@@ -15,16 +15,9 @@ import {
 } from '../../src/api/core.js';
 import { ClusterConfigurationResource, ClusterResource, RuleGroupResource } from '../../src/api/v3/index.js';
 import { InstallPlanResource } from '../../src/api/v4/index.js';
-import type { JobConfig, UpgradeConfig } from '../../src/config/types.js';
+import type { JobConfig } from '../../src/config/types.js';
 import { chartConfigMapName, writeChartConfigMap } from '../../src/extensions/index.js';
-import {
-  JobRegistry,
-  createJobContext,
-  createMemoryLogger,
-  instantiateJobs,
-  runPhase,
-  type Phase,
-} from '../../src/jobs/index.js';
+import type { Phase } from '../../src/jobs/index.js';
 import { whizardAlertingJobFactory } from '../../src/jobs/whizard-alerting/index.js';
 import type { ResourceClient } from '../../src/kube/client.js';
 import { closeClusterClients } from '../../src/kubesphere/clusters.js';
@@ -32,6 +25,7 @@ import { createResourceStore, type ResourceStore } from '../../src/store/index.j
 import { crdYaml, makeChart } from '../helpers/charts.js';
 import { startEphemeralCluster, type EphemeralCluster } from '../helpers/cluster.js';
 import { installKubeSphereV3, playCoreUpgrade } from '../helpers/kubesphere.js';
+import { runSingleJob } from '../helpers/jobs.js';
 
 const JOB = 'whizard-alerting';
 const REF = { name: 'whizard-alerting', version: '1.0.3' };
@@ -51,29 +45,9 @@ async function runJob(
   phase: Phase,
   config: JobConfig = jobConfig(),
 ): Promise<string[]> {
-  const registry = new JobRegistry();
-  registry.register(whizardAlertingJobFactory);
-  const upgrade = {
-    storage: { local: { path: '' } },
-    validator: {
-      ksVersion: { enabled: false },
-      extensionsMuseum: { enabled: false, namespace: '', name: '', syncInterval: 0, watchTimeout: 0 },
-    },
-    jobs: { [JOB]: config },
-    upgrade: { gate: 'none' },
-  } satisfies UpgradeConfig;
-  const results = await runPhase(phase, instantiateJobs(upgrade, registry), (j, p) =>
-    createJobContext({
-      job: j.name,
-      phase: p,
-      cluster: { name: cluster },
-      kube,
-      store,
-      config: j.config,
-      logger: createMemoryLogger(),
-    }),
-  );
-  return results.map((r) => r.outcome);
+  return (
+    await runSingleJob(phase, { factory: whizardAlertingJobFactory, config, kube, store, cluster: cluster })
+  ).outcomes;
 }
 
 /** A v3 rule-group webhook configuration served by ks-controller-manager (no server: Ignore). */

@@ -15,22 +15,16 @@ import {
   EventsRulerResource,
 } from '../../src/api/v3/index.js';
 import { InstallPlanResource } from '../../src/api/v4/index.js';
-import type { JobConfig, UpgradeConfig } from '../../src/config/types.js';
+import type { JobConfig } from '../../src/config/types.js';
 import { encodeRelease, releaseSecretName } from '../../src/helm/release.js';
-import {
-  JobRegistry,
-  createJobContext,
-  createMemoryLogger,
-  instantiateJobs,
-  runPhase,
-  type Phase,
-} from '../../src/jobs/index.js';
+import type { Phase } from '../../src/jobs/index.js';
 import { whizardEventsJobFactory } from '../../src/jobs/whizard-events/index.js';
 import type { ResourceClient } from '../../src/kube/client.js';
 import { closeClusterClients } from '../../src/kubesphere/clusters.js';
 import { createResourceStore, type ResourceStore } from '../../src/store/index.js';
 import { startEphemeralCluster, type EphemeralCluster } from '../helpers/cluster.js';
 import { installKubeSphereV3, playCoreUpgrade } from '../helpers/kubesphere.js';
+import { runSingleJob } from '../helpers/jobs.js';
 
 const JOB = 'whizard-events';
 const NS = 'kubesphere-logging-system';
@@ -52,29 +46,9 @@ async function runJob(
   phase: Phase,
   config: JobConfig = jobConfig(),
 ): Promise<string[]> {
-  const registry = new JobRegistry();
-  registry.register(whizardEventsJobFactory);
-  const upgrade = {
-    storage: { local: { path: '' } },
-    validator: {
-      ksVersion: { enabled: false },
-      extensionsMuseum: { enabled: false, namespace: '', name: '', syncInterval: 0, watchTimeout: 0 },
-    },
-    jobs: { [JOB]: config },
-    upgrade: { gate: 'none' },
-  } satisfies UpgradeConfig;
-  const results = await runPhase(phase, instantiateJobs(upgrade, registry), (j, p) =>
-    createJobContext({
-      job: j.name,
-      phase: p,
-      cluster: { name: cluster },
-      kube,
-      store,
-      config: j.config,
-      logger: createMemoryLogger(),
-    }),
-  );
-  return results.map((r) => r.outcome);
+  return (
+    await runSingleJob(phase, { factory: whizardEventsJobFactory, config, kube, store, cluster: cluster })
+  ).outcomes;
 }
 
 async function putRelease(kube: ResourceClient, name: string, manifest: string): Promise<void> {

@@ -9,22 +9,16 @@ import { after, before, describe, it } from 'node:test';
 import { ConfigMapResource, SecretResource } from '../../src/api/core.js';
 import { ClusterConfigurationResource, ClusterResource } from '../../src/api/v3/index.js';
 import { InstallPlanResource } from '../../src/api/v4/index.js';
-import type { JobConfig, UpgradeConfig } from '../../src/config/types.js';
+import type { JobConfig } from '../../src/config/types.js';
 import { encodeRelease, releaseSecretName } from '../../src/helm/release.js';
-import {
-  JobRegistry,
-  createJobContext,
-  createMemoryLogger,
-  instantiateJobs,
-  runPhase,
-  type Phase,
-} from '../../src/jobs/index.js';
+import type { Phase } from '../../src/jobs/index.js';
 import { whizardLoggingJobFactory } from '../../src/jobs/whizard-logging/index.js';
 import type { ResourceClient } from '../../src/kube/client.js';
 import { closeClusterClients } from '../../src/kubesphere/clusters.js';
 import { createResourceStore, type ResourceStore } from '../../src/store/index.js';
 import { startEphemeralCluster, type EphemeralCluster } from '../helpers/cluster.js';
 import { installKubeSphereV3, playCoreUpgrade } from '../helpers/kubesphere.js';
+import { runSingleJob } from '../helpers/jobs.js';
 
 const JOB = 'whizard-logging';
 const NS = 'kubesphere-logging-system';
@@ -45,29 +39,8 @@ async function runJob(
   phase: Phase,
   config: JobConfig = jobConfig(),
 ): Promise<string[]> {
-  const registry = new JobRegistry();
-  registry.register(whizardLoggingJobFactory);
-  const upgrade = {
-    storage: { local: { path: '' } },
-    validator: {
-      ksVersion: { enabled: false },
-      extensionsMuseum: { enabled: false, namespace: '', name: '', syncInterval: 0, watchTimeout: 0 },
-    },
-    jobs: { [JOB]: config },
-    upgrade: { gate: 'none' },
-  } satisfies UpgradeConfig;
-  const results = await runPhase(phase, instantiateJobs(upgrade, registry), (j, p) =>
-    createJobContext({
-      job: j.name,
-      phase: p,
-      cluster: { name: cluster },
-      kube,
-      store,
-      config: j.config,
-      logger: createMemoryLogger(),
-    }),
-  );
-  return results.map((r) => r.outcome);
+  return (await runSingleJob(phase, { factory: whizardLoggingJobFactory, config, kube, store, cluster }))
+    .outcomes;
 }
 
 async function putSidecarRelease(kube: ResourceClient): Promise<void> {

@@ -23,17 +23,10 @@ import {
   PrometheusRuleResource,
 } from '../../src/api/v3/index.js';
 import { InstallPlanResource } from '../../src/api/v4/index.js';
-import type { JobConfig, UpgradeConfig } from '../../src/config/types.js';
+import type { JobConfig } from '../../src/config/types.js';
 import { chartConfigMapName, writeChartConfigMap } from '../../src/extensions/index.js';
 import { encodeRelease, releaseSecretName } from '../../src/helm/release.js';
-import {
-  JobRegistry,
-  createJobContext,
-  createMemoryLogger,
-  instantiateJobs,
-  runPhase,
-  type Phase,
-} from '../../src/jobs/index.js';
+import { createJobContext, createMemoryLogger, type Phase } from '../../src/jobs/index.js';
 import { whizardMonitoringJobFactory } from '../../src/jobs/whizard-monitoring/index.js';
 import type { ResourceClient } from '../../src/kube/client.js';
 import { closeClusterClients } from '../../src/kubesphere/clusters.js';
@@ -41,6 +34,7 @@ import { createResourceStore, type ResourceStore } from '../../src/store/index.j
 import { crdYaml, makeChart } from '../helpers/charts.js';
 import { startEphemeralCluster, type EphemeralCluster } from '../helpers/cluster.js';
 import { installKubeSphereV3, playCoreUpgrade } from '../helpers/kubesphere.js';
+import { runSingleJob } from '../helpers/jobs.js';
 
 const JOB = 'whizard-monitoring';
 const NS = 'kubesphere-monitoring-system';
@@ -60,29 +54,9 @@ async function runJob(
   phase: Phase,
   config: JobConfig = jobConfig(),
 ): Promise<string[]> {
-  const registry = new JobRegistry();
-  registry.register(whizardMonitoringJobFactory);
-  const upgrade = {
-    storage: { local: { path: '' } },
-    validator: {
-      ksVersion: { enabled: false },
-      extensionsMuseum: { enabled: false, namespace: '', name: '', syncInterval: 0, watchTimeout: 0 },
-    },
-    jobs: { [JOB]: config },
-    upgrade: { gate: 'none' },
-  } satisfies UpgradeConfig;
-  const results = await runPhase(phase, instantiateJobs(upgrade, registry), (j, p) =>
-    createJobContext({
-      job: j.name,
-      phase: p,
-      cluster: { name: cluster },
-      kube,
-      store,
-      config: j.config,
-      logger: createMemoryLogger(),
-    }),
-  );
-  return results.map((r) => r.outcome);
+  return (
+    await runSingleJob(phase, { factory: whizardMonitoringJobFactory, config, kube, store, cluster: cluster })
+  ).outcomes;
 }
 
 async function putRelease(kube: ResourceClient, name: string, manifest: string): Promise<void> {

@@ -25,16 +25,9 @@ import {
   NotificationSilenceResource,
 } from '../../src/api/v3/index.js';
 import { InstallPlanResource } from '../../src/api/v4/index.js';
-import type { JobConfig, UpgradeConfig } from '../../src/config/types.js';
+import type { JobConfig } from '../../src/config/types.js';
 import { encodeRelease, releaseSecretName } from '../../src/helm/release.js';
-import {
-  JobRegistry,
-  createJobContext,
-  createMemoryLogger,
-  instantiateJobs,
-  runPhase,
-  type Phase,
-} from '../../src/jobs/index.js';
+import { createJobContext, createMemoryLogger, type Phase } from '../../src/jobs/index.js';
 import type { JobFactory } from '../../src/jobs/types.js';
 import {
   createWhizardNotificationJobFactory,
@@ -47,6 +40,7 @@ import { startEphemeralCluster, type EphemeralCluster } from '../helpers/cluster
 import { repoRoot } from '../helpers/env.js';
 import { applyObjects, applyYamlFiles } from '../helpers/fixtures.js';
 import { installKubeSphereV3, playCoreUpgrade } from '../helpers/kubesphere.js';
+import { runSingleJob } from '../helpers/jobs.js';
 
 const JOB = 'whizard-notification';
 const NS = 'kubesphere-monitoring-system';
@@ -75,33 +69,7 @@ async function runJob(
   config: JobConfig = jobConfig(),
   factory: JobFactory = FAST,
 ): Promise<{ outcomes: string[]; logs: string[] }> {
-  const registry = new JobRegistry();
-  registry.register(factory);
-  const upgrade = {
-    storage: { local: { path: '' } },
-    validator: {
-      ksVersion: { enabled: false },
-      extensionsMuseum: { enabled: false, namespace: '', name: '', syncInterval: 0, watchTimeout: 0 },
-    },
-    jobs: { [JOB]: config },
-    upgrade: { gate: 'none' },
-  } satisfies UpgradeConfig;
-  const logger = createMemoryLogger();
-  const results = await runPhase(phase, instantiateJobs(upgrade, registry), (j, p) =>
-    createJobContext({
-      job: j.name,
-      phase: p,
-      cluster: { name: cluster },
-      kube,
-      store,
-      config: j.config,
-      logger,
-    }),
-  );
-  return {
-    outcomes: results.map((r) => r.outcome),
-    logs: logger.entries.map((e) => `${e.level}: ${e.message}`),
-  };
+  return runSingleJob(phase, { factory: factory, config, kube, store, cluster: cluster });
 }
 
 async function putRelease(kube: ResourceClient, name: string, manifest: string): Promise<void> {
