@@ -22,6 +22,7 @@ import { allGenerated, generateIamObjects } from '../fixtures/kubesphere-v3/gene
 import { startEphemeralCluster, type EphemeralCluster } from '../helpers/cluster.js';
 import { installKubeSphereV3 } from '../helpers/kubesphere.js';
 import { compare, type Comparison, type Contender } from './harness.js';
+import { configWithJobs } from '../helpers/jobs.js';
 
 interface Prepared {
   cluster: EphemeralCluster;
@@ -33,15 +34,7 @@ function iamJob(concurrency: number) {
   const registry = new JobRegistry();
   registry.register(iamJobFactory);
   const [iam] = instantiateJobs(
-    {
-      storage: { local: { path: '' } },
-      validator: {
-        ksVersion: { enabled: false },
-        extensionsMuseum: { enabled: false, namespace: '', name: '', syncInterval: 0, watchTimeout: 0 },
-      },
-      jobs: { iam: { enabled: true, priority: 999, dynamicOptions: { concurrency } } },
-      upgrade: { gate: 'none' },
-    },
+    configWithJobs({ iam: { enabled: true, priority: 999, dynamicOptions: { concurrency } } }),
     registry,
   );
   if (!iam) throw new Error('iam job not instantiated');

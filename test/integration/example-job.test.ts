@@ -8,7 +8,6 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ConfigMapResource, NamespaceResource } from '../../src/api/core.js';
 import { ClusterConfigurationResource } from '../../src/api/v3/index.js';
-import type { UpgradeConfig } from '../../src/config/types.js';
 import { exampleJobFactory } from '../../src/jobs/example/index.js';
 import {
   JobRegistry,
@@ -24,6 +23,7 @@ import { createResourceStore, type ResourceStore } from '../../src/store/index.j
 import { startEphemeralCluster, type EphemeralCluster } from '../helpers/cluster.js';
 import { repoRoot } from '../helpers/env.js';
 import { applyYamlFiles } from '../helpers/fixtures.js';
+import { configWithJobs } from '../helpers/jobs.js';
 
 const NS = 'example-system';
 
@@ -75,15 +75,9 @@ describe('example job (docs/writing-a-job.md)', () => {
 
     const registry = new JobRegistry();
     registry.register(exampleJobFactory);
-    const config = {
-      storage: { local: { path: '' } },
-      validator: {
-        ksVersion: { enabled: false },
-        extensionsMuseum: { enabled: false, namespace: '', name: '', syncInterval: 0, watchTimeout: 0 },
-      },
-      jobs: { example: { enabled: true, priority: 1, dynamicOptions: { namespace: NS } } },
-      upgrade: { gate: 'none' },
-    } satisfies UpgradeConfig;
+    const config = configWithJobs({
+      example: { enabled: true, priority: 1, dynamicOptions: { namespace: NS } },
+    });
     jobs = instantiateJobs(config, registry);
   });
   after(() => cluster.remove());

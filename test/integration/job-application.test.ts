@@ -28,7 +28,7 @@ import {
   InstallPlanResource,
   RepoResource,
 } from '../../src/api/v4/index.js';
-import type { JobConfig, UpgradeConfig } from '../../src/config/types.js';
+import type { JobConfig } from '../../src/config/types.js';
 import {
   ChartStorageError,
   MissingBackupError,
@@ -59,6 +59,7 @@ import { devEnv, repoRoot, uniqueName } from '../helpers/env.js';
 import { applyYamlFiles } from '../helpers/fixtures.js';
 import { playCoreUpgrade } from '../helpers/kubesphere.js';
 import { devS3Client } from '../helpers/s3.js';
+import { configWithJobs } from '../helpers/jobs.js';
 
 const V3 = path.join(repoRoot, 'test/fixtures/kubesphere-v3');
 
@@ -90,15 +91,7 @@ describe('application job (reference §4.3)', () => {
   ) => {
     const registry = new JobRegistry();
     registry.register(applicationJobFactory);
-    const full = {
-      storage: { local: { path: '' } },
-      validator: {
-        ksVersion: { enabled: false },
-        extensionsMuseum: { enabled: false, namespace: '', name: '', syncInterval: 0, watchTimeout: 0 },
-      },
-      jobs: { application: options.jobConfig ?? config() },
-      upgrade: { gate: 'none' },
-    } satisfies UpgradeConfig;
+    const full = configWithJobs({ application: options.jobConfig ?? config() });
     const [job] = instantiateJobs(full, registry);
     assert.ok(job);
     return runJobPhase(

@@ -56,6 +56,7 @@ import { startEphemeralCluster, type EphemeralCluster } from '../helpers/cluster
 import { repoRoot } from '../helpers/env.js';
 import { applyObjects, readYamlDocuments } from '../helpers/fixtures.js';
 import { playCoreUpgrade } from '../helpers/kubesphere.js';
+import { configWithJobs } from '../helpers/jobs.js';
 
 const V3_FIXTURE = path.join(repoRoot, 'test/fixtures/kubesphere-v3');
 const NS = 'kubesphere-system';
@@ -91,15 +92,7 @@ interface Harness {
 }
 
 function coreConfig(dynamicOptions: Record<string, unknown> = {}): UpgradeConfig {
-  return {
-    storage: { local: { path: '' } },
-    validator: {
-      ksVersion: { enabled: false },
-      extensionsMuseum: { enabled: false, namespace: '', name: '', syncInterval: 0, watchTimeout: 0 },
-    },
-    jobs: { core: { enabled: true, priority: 10000, dynamicOptions } },
-    upgrade: { gate: 'none' },
-  };
+  return configWithJobs({ core: { enabled: true, priority: 10000, dynamicOptions } });
 }
 
 /** The CRD as v3 had it: only the old (deprecated in v4) versions, the first one stored. */

@@ -24,7 +24,6 @@ import {
   PrometheusRuleResource,
 } from '../../src/api/v3/index.js';
 import { ExtensionVersionResource, GatewayResource, InstallPlanResource } from '../../src/api/v4/index.js';
-import type { UpgradeConfig } from '../../src/config/types.js';
 import { readChartFromConfigMap, writeChartConfigMap } from '../../src/extensions/index.js';
 import { encodeRelease, releaseSecretName } from '../../src/helm/release.js';
 import {
@@ -51,6 +50,7 @@ import { startEphemeralCluster, type EphemeralCluster } from '../helpers/cluster
 import { repoRoot } from '../helpers/env.js';
 import { applyObjects, readYamlDocuments } from '../helpers/fixtures.js';
 import { installKubeSphereV3 } from '../helpers/kubesphere.js';
+import { configWithJobs } from '../helpers/jobs.js';
 
 const CONTROLS = 'kubesphere-controls-system';
 const CLUSTER_GW = 'kubesphere-router-kubesphere-system';
@@ -233,22 +233,14 @@ describe('gateway job', () => {
 
   const kubeOf = (cluster: string) => (cluster === 'host' ? host : member).connection.client;
   const run = (phase: Phase, options: Record<string, unknown> = {}, cluster = 'host') => {
-    const config = {
-      storage: { local: { path: '' } },
-      validator: {
-        ksVersion: { enabled: false },
-        extensionsMuseum: { enabled: false, namespace: '', name: '', syncInterval: 0, watchTimeout: 0 },
+    const config = configWithJobs({
+      gateway: {
+        enabled: true,
+        priority: 90,
+        extensionRef: { name: 'gateway', version: '1.0.2' },
+        dynamicOptions: options,
       },
-      jobs: {
-        gateway: {
-          enabled: true,
-          priority: 90,
-          extensionRef: { name: 'gateway', version: '1.0.2' },
-          dynamicOptions: options,
-        },
-      },
-      upgrade: { gate: 'none' },
-    } satisfies UpgradeConfig;
+    });
     return runPhase(phase, instantiateJobs(config, registry), (j, p) =>
       createJobContext({
         job: j.name,

@@ -28,6 +28,7 @@ import { forEachLimit } from '../../src/util/concurrency.js';
 import { allGenerated, generateIamObjects, generatedUserName } from '../fixtures/kubesphere-v3/generate.js';
 import { startEphemeralCluster, type EphemeralCluster } from '../helpers/cluster.js';
 import { installKubeSphereV3 } from '../helpers/kubesphere.js';
+import { configWithJobs } from '../helpers/jobs.js';
 
 const USERS = Number(process.env.IAM_SCALE_USERS ?? 10_000);
 /** Users, GlobalRoleBindings, WorkspaceRoleBindings, RoleBindings of the v3 fixture itself. */
@@ -77,15 +78,7 @@ describe(`iam job at scale: ${USERS} users with their bindings`, () => {
     const registry = new JobRegistry();
     registry.register(iamJobFactory);
     const [iam] = instantiateJobs(
-      {
-        storage: { local: { path: '' } },
-        validator: {
-          ksVersion: { enabled: false },
-          extensionsMuseum: { enabled: false, namespace: '', name: '', syncInterval: 0, watchTimeout: 0 },
-        },
-        jobs: { iam: { enabled: true, priority: 999, dynamicOptions: {} } },
-        upgrade: { gate: 'none' },
-      },
+      configWithJobs({ iam: { enabled: true, priority: 999, dynamicOptions: {} } }),
       registry,
     );
     assert.ok(iam);

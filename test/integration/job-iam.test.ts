@@ -46,6 +46,7 @@ import type { KubeObject, ResourceType } from '../../src/kube/types.js';
 import { PlaintextSecretError, createResourceStore, type ResourceStore } from '../../src/store/index.js';
 import { startEphemeralCluster, type EphemeralCluster } from '../helpers/cluster.js';
 import { installKubeSphereV3 } from '../helpers/kubesphere.js';
+import { configWithJobs } from '../helpers/jobs.js';
 
 const NS = 'kubesphere-system';
 const PROJECT = 'demo-project';
@@ -90,15 +91,7 @@ interface Harness {
 }
 
 function iamConfig(dynamicOptions: Record<string, unknown>): UpgradeConfig {
-  return {
-    storage: { local: { path: '' } },
-    validator: {
-      ksVersion: { enabled: false },
-      extensionsMuseum: { enabled: false, namespace: '', name: '', syncInterval: 0, watchTimeout: 0 },
-    },
-    jobs: { iam: { enabled: true, priority: 999, dynamicOptions } },
-    upgrade: { gate: 'none' },
-  };
+  return configWithJobs({ iam: { enabled: true, priority: 999, dynamicOptions } });
 }
 
 async function setUp(prefix: string, dynamicOptions: Record<string, unknown> = {}): Promise<Harness> {

@@ -12,7 +12,7 @@ import * as yaml from 'js-yaml';
 import { ConfigMapResource, DeploymentResource, SecretResource } from '../../src/api/core.js';
 import { ClusterConfigurationResource, ClusterResource } from '../../src/api/v3/index.js';
 import { InstallPlanResource } from '../../src/api/v4/index.js';
-import type { ExtensionRef, UpgradeConfig } from '../../src/config/types.js';
+import type { ExtensionRef } from '../../src/config/types.js';
 import { encodeRelease, releaseSecretName } from '../../src/helm/release.js';
 import {
   JobRegistry,
@@ -28,6 +28,7 @@ import { createResourceStore, type ResourceStore } from '../../src/store/index.j
 import { startStandInController } from '../fixtures/kubesphere-v4/controller.js';
 import { startEphemeralCluster, type EphemeralCluster } from '../helpers/cluster.js';
 import { installKubeSphereV3, playCoreUpgrade } from '../helpers/kubesphere.js';
+import { configWithJobs } from '../helpers/jobs.js';
 
 const REF: ExtensionRef = { name: 'kubeedge', version: '1.13.1' };
 const NS = 'kubeedge';
@@ -51,15 +52,9 @@ describe('kubeedge job', () => {
   registry.register(kubeedgeJobFactory);
 
   const run = (phase: Phase, options: Record<string, unknown> = {}, withStore = () => store) => {
-    const config = {
-      storage: { local: { path: '' } },
-      validator: {
-        ksVersion: { enabled: false },
-        extensionsMuseum: { enabled: false, namespace: '', name: '', syncInterval: 0, watchTimeout: 0 },
-      },
-      jobs: { kubeedge: { enabled: true, priority: 100, extensionRef: REF, dynamicOptions: options } },
-      upgrade: { gate: 'none' },
-    } satisfies UpgradeConfig;
+    const config = configWithJobs({
+      kubeedge: { enabled: true, priority: 100, extensionRef: REF, dynamicOptions: options },
+    });
     return runPhase(phase, instantiateJobs(config, registry), (j, p) =>
       createJobContext({
         job: j.name,

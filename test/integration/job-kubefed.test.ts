@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { ConfigMapResource, CustomResourceDefinitionResource } from '../../src/api/core.js';
 import { ClusterResource, FederatedTypeConfigResource } from '../../src/api/v3/index.js';
 import { InstallPlanResource } from '../../src/api/v4/index.js';
-import type { ExtensionRef, UpgradeConfig } from '../../src/config/types.js';
+import type { ExtensionRef } from '../../src/config/types.js';
 import {
   JobRegistry,
   createJobContext,
@@ -25,6 +25,7 @@ import type { ResourceClient } from '../../src/kube/client.js';
 import { createResourceStore, type ResourceStore } from '../../src/store/index.js';
 import { startEphemeralCluster, type EphemeralCluster } from '../helpers/cluster.js';
 import { installKubeSphereV3, playCoreUpgrade } from '../helpers/kubesphere.js';
+import { configWithJobs } from '../helpers/jobs.js';
 
 const REF: ExtensionRef = { name: 'kubefed', version: '1.0.0' };
 const NS = 'kube-federation-system';
@@ -37,15 +38,9 @@ describe('kubefed job', () => {
   registry.register(kubefedJobFactory);
 
   const run = (phase: Phase) => {
-    const config = {
-      storage: { local: { path: '' } },
-      validator: {
-        ksVersion: { enabled: false },
-        extensionsMuseum: { enabled: false, namespace: '', name: '', syncInterval: 0, watchTimeout: 0 },
-      },
-      jobs: { kubefed: { enabled: true, priority: 100, extensionRef: REF, dynamicOptions: {} } },
-      upgrade: { gate: 'none' },
-    } satisfies UpgradeConfig;
+    const config = configWithJobs({
+      kubefed: { enabled: true, priority: 100, extensionRef: REF, dynamicOptions: {} },
+    });
     return runPhase(phase, instantiateJobs(config, registry), (j, p) =>
       createJobContext({
         job: j.name,

@@ -16,7 +16,7 @@ import {
 } from '../../src/api/core.js';
 import { ClusterConfigurationResource, ClusterResource } from '../../src/api/v3/index.js';
 import { InstallPlanResource } from '../../src/api/v4/index.js';
-import type { ExtensionRef, UpgradeConfig } from '../../src/config/types.js';
+import type { ExtensionRef } from '../../src/config/types.js';
 import {
   JobRegistry,
   createJobContext,
@@ -37,6 +37,7 @@ import { startEphemeralCluster, type EphemeralCluster } from '../helpers/cluster
 import { repoRoot } from '../helpers/env.js';
 import { applyYamlFiles } from '../helpers/fixtures.js';
 import { installKubeSphereV3, playCoreUpgrade } from '../helpers/kubesphere.js';
+import { configWithJobs } from '../helpers/jobs.js';
 
 const REF: ExtensionRef = { name: 'metrics-server', version: '0.7.1' };
 
@@ -49,15 +50,9 @@ describe('metrics-server job', () => {
   registry.register(metricsServerJobFactory);
 
   const run = (phase: Phase, options: Record<string, unknown> = {}) => {
-    const config = {
-      storage: { local: { path: '' } },
-      validator: {
-        ksVersion: { enabled: false },
-        extensionsMuseum: { enabled: false, namespace: '', name: '', syncInterval: 0, watchTimeout: 0 },
-      },
-      jobs: { 'metrics-server': { enabled: true, priority: 80, extensionRef: REF, dynamicOptions: options } },
-      upgrade: { gate: 'none' },
-    } satisfies UpgradeConfig;
+    const config = configWithJobs({
+      'metrics-server': { enabled: true, priority: 80, extensionRef: REF, dynamicOptions: options },
+    });
     return runPhase(phase, instantiateJobs(config, registry), (j, p) =>
       createJobContext({
         job: j.name,

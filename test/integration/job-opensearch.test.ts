@@ -12,7 +12,7 @@ import * as yaml from 'js-yaml';
 import { ConfigMapResource, NamespaceResource, SecretResource } from '../../src/api/core.js';
 import { ClusterResource } from '../../src/api/v3/index.js';
 import { InstallPlanResource } from '../../src/api/v4/index.js';
-import type { ExtensionRef, UpgradeConfig } from '../../src/config/types.js';
+import type { ExtensionRef } from '../../src/config/types.js';
 import { encodeRelease, releaseSecretName, type HelmRelease } from '../../src/helm/release.js';
 import {
   JobRegistry,
@@ -27,6 +27,7 @@ import type { ResourceClient } from '../../src/kube/client.js';
 import { createResourceStore, type ResourceStore } from '../../src/store/index.js';
 import { startEphemeralCluster, type EphemeralCluster } from '../helpers/cluster.js';
 import { installKubeSphereV3, playCoreUpgrade } from '../helpers/kubesphere.js';
+import { configWithJobs } from '../helpers/jobs.js';
 
 const NS = 'kubesphere-logging-system';
 const REF: ExtensionRef = { name: 'opensearch', version: '2.11.1' };
@@ -61,15 +62,9 @@ describe('opensearch job', () => {
   registry.register(opensearchJobFactory);
 
   const run = (phase: Phase, options: Record<string, unknown> = {}, ref: ExtensionRef = REF) => {
-    const config = {
-      storage: { local: { path: '' } },
-      validator: {
-        ksVersion: { enabled: false },
-        extensionsMuseum: { enabled: false, namespace: '', name: '', syncInterval: 0, watchTimeout: 0 },
-      },
-      jobs: { opensearch: { enabled: true, priority: 100, extensionRef: ref, dynamicOptions: options } },
-      upgrade: { gate: 'none' },
-    } satisfies UpgradeConfig;
+    const config = configWithJobs({
+      opensearch: { enabled: true, priority: 100, extensionRef: ref, dynamicOptions: options },
+    });
     return runPhase(phase, instantiateJobs(config, registry), (j, p) =>
       createJobContext({
         job: j.name,

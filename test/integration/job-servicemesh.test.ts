@@ -21,7 +21,7 @@ import {
   KialiResource,
 } from '../../src/api/v3/index.js';
 import { InstallPlanResource } from '../../src/api/v4/index.js';
-import type { ExtensionRef, UpgradeConfig } from '../../src/config/types.js';
+import type { ExtensionRef } from '../../src/config/types.js';
 import {
   JobRegistry,
   createJobContext,
@@ -42,6 +42,7 @@ import { startEphemeralCluster, type EphemeralCluster } from '../helpers/cluster
 import { repoRoot } from '../helpers/env.js';
 import { applyYamlFiles } from '../helpers/fixtures.js';
 import { installKubeSphereV3, playCoreUpgrade } from '../helpers/kubesphere.js';
+import { configWithJobs } from '../helpers/jobs.js';
 
 const REF: ExtensionRef = { name: 'servicemesh', version: '1.0.0' };
 const ISTIO = 'istio-system';
@@ -55,15 +56,9 @@ describe('servicemesh job', () => {
   registry.register(servicemeshJobFactory);
 
   const run = (phase: Phase, options: Record<string, unknown> = {}) => {
-    const config = {
-      storage: { local: { path: '' } },
-      validator: {
-        ksVersion: { enabled: false },
-        extensionsMuseum: { enabled: false, namespace: '', name: '', syncInterval: 0, watchTimeout: 0 },
-      },
-      jobs: { servicemesh: { enabled: true, priority: 90, extensionRef: REF, dynamicOptions: options } },
-      upgrade: { gate: 'none' },
-    } satisfies UpgradeConfig;
+    const config = configWithJobs({
+      servicemesh: { enabled: true, priority: 90, extensionRef: REF, dynamicOptions: options },
+    });
     return runPhase(phase, instantiateJobs(config, registry), (j, p) =>
       createJobContext({
         job: j.name,

@@ -15,7 +15,7 @@ import {
 } from '../../src/api/core.js';
 import { ClusterResource } from '../../src/api/v3/index.js';
 import { InstallPlanResource } from '../../src/api/v4/index.js';
-import type { ExtensionRef, UpgradeConfig } from '../../src/config/types.js';
+import type { ExtensionRef } from '../../src/config/types.js';
 import { encodeRelease, releaseSecretName } from '../../src/helm/release.js';
 import {
   JobRegistry,
@@ -30,6 +30,7 @@ import type { ResourceClient } from '../../src/kube/client.js';
 import { createResourceStore, type ResourceStore } from '../../src/store/index.js';
 import { startEphemeralCluster, type EphemeralCluster } from '../helpers/cluster.js';
 import { installKubeSphereV3, playCoreUpgrade } from '../helpers/kubesphere.js';
+import { configWithJobs } from '../helpers/jobs.js';
 
 const REF: ExtensionRef = { name: 'storage-utils', version: '1.0.0' };
 const WEBHOOK = 'storageclass-accessor.storage.kubesphere.io';
@@ -42,15 +43,9 @@ describe('storage-utils job', () => {
   registry.register(storageUtilsJobFactory);
 
   const run = (phase: Phase, options: Record<string, unknown> = {}) => {
-    const config = {
-      storage: { local: { path: '' } },
-      validator: {
-        ksVersion: { enabled: false },
-        extensionsMuseum: { enabled: false, namespace: '', name: '', syncInterval: 0, watchTimeout: 0 },
-      },
-      jobs: { 'storage-utils': { enabled: true, priority: 100, extensionRef: REF, dynamicOptions: options } },
-      upgrade: { gate: 'none' },
-    } satisfies UpgradeConfig;
+    const config = configWithJobs({
+      'storage-utils': { enabled: true, priority: 100, extensionRef: REF, dynamicOptions: options },
+    });
     return runPhase(phase, instantiateJobs(config, registry), (j, p) =>
       createJobContext({
         job: j.name,

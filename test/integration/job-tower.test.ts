@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { DeploymentResource, ServiceResource } from '../../src/api/core.js';
 import { ClusterConfigurationResource, ClusterResource } from '../../src/api/v3/index.js';
 import { InstallPlanResource } from '../../src/api/v4/index.js';
-import type { ExtensionRef, UpgradeConfig } from '../../src/config/types.js';
+import type { ExtensionRef } from '../../src/config/types.js';
 import {
   JobRegistry,
   createJobContext,
@@ -24,6 +24,7 @@ import type { ResourceClient } from '../../src/kube/client.js';
 import { createResourceStore, type ResourceStore } from '../../src/store/index.js';
 import { startEphemeralCluster, type EphemeralCluster } from '../helpers/cluster.js';
 import { installKubeSphereV3, playCoreUpgrade } from '../helpers/kubesphere.js';
+import { configWithJobs } from '../helpers/jobs.js';
 
 // The sample config.yaml's extensionRef of the tower job.
 const REF: ExtensionRef = {
@@ -45,15 +46,9 @@ describe('tower job', () => {
   registry.register(towerJobFactory);
 
   const run = (phase: Phase) => {
-    const config = {
-      storage: { local: { path: '' } },
-      validator: {
-        ksVersion: { enabled: false },
-        extensionsMuseum: { enabled: false, namespace: '', name: '', syncInterval: 0, watchTimeout: 0 },
-      },
-      jobs: { tower: { enabled: true, priority: 100, extensionRef: REF, dynamicOptions: {} } },
-      upgrade: { gate: 'none' },
-    } satisfies UpgradeConfig;
+    const config = configWithJobs({
+      tower: { enabled: true, priority: 100, extensionRef: REF, dynamicOptions: {} },
+    });
     return runPhase(phase, instantiateJobs(config, registry), (j, p) =>
       createJobContext({
         job: j.name,

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ConfigMapResource } from '../../src/api/core.js';
 import { InstallPlanResource } from '../../src/api/v4/index.js';
-import type { ExtensionRef, UpgradeConfig } from '../../src/config/types.js';
+import type { ExtensionRef } from '../../src/config/types.js';
 import {
   JobRegistry,
   createJobContext,
@@ -22,6 +22,7 @@ import type { ResourceClient } from '../../src/kube/client.js';
 import { createResourceStore, type ResourceStore } from '../../src/store/index.js';
 import { startEphemeralCluster, type EphemeralCluster } from '../helpers/cluster.js';
 import { installKubeSphereV3, playCoreUpgrade } from '../helpers/kubesphere.js';
+import { configWithJobs } from '../helpers/jobs.js';
 
 const REF: ExtensionRef = { name: 'whizard-telemetry', version: '1.2.2' };
 
@@ -33,17 +34,9 @@ describe('whizard-telemetry job', () => {
   registry.register(whizardTelemetryJobFactory);
 
   const run = (phase: Phase, options: Record<string, unknown> = {}, cluster = 'host') => {
-    const config = {
-      storage: { local: { path: '' } },
-      validator: {
-        ksVersion: { enabled: false },
-        extensionsMuseum: { enabled: false, namespace: '', name: '', syncInterval: 0, watchTimeout: 0 },
-      },
-      jobs: {
-        'whizard-telemetry': { enabled: true, priority: 100, extensionRef: REF, dynamicOptions: options },
-      },
-      upgrade: { gate: 'none' },
-    } satisfies UpgradeConfig;
+    const config = configWithJobs({
+      'whizard-telemetry': { enabled: true, priority: 100, extensionRef: REF, dynamicOptions: options },
+    });
     return runPhase(phase, instantiateJobs(config, registry), (j, p) =>
       createJobContext({
         job: j.name,
