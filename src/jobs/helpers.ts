@@ -10,6 +10,7 @@ import { crdExists, waitForCrdEstablished } from '../kube/crd.js';
 import { NoKindError } from '../kube/errors.js';
 import type { KubeObject, ResourceType } from '../kube/types.js';
 import { BackupKeyNotFound } from '../store/index.js';
+import { backupOnce } from './patterns.js';
 import { sleep } from '../util/concurrency.js';
 import type { JobContext } from './types.js';
 
@@ -183,6 +184,28 @@ export interface BackedUpKind {
   crd: string;
   key: string;
   rt: ResourceType;
+}
+
+/**
+ * Backs up, once each, the CRD of every kind that exists and the list of its objects (as the
+ * original's `<Kind>List`) — what {@link restoreKinds} needs after post-upgrade deleted them.
+ * `sensitive` marks a list whose objects hold credentials.
+ */
+export async function backupKinds(
+  ctx: JobContext,
+  kinds: readonly BackedUpKind[],
+  sensitive: (items: KubeObject[]) => boolean = () => false,
+): Promise<void> {
+  for (const k of kinds) {
+    const crd = await ctx.kube.tryGet(CustomResourceDefinitionResource, k.crd);
+    if (!crd) continue;
+    await backupOnce(ctx, crdBackupKey(ctx.job, k.crd), () => Promise.resolve(crd));
+    const items = await ctx.kube.listIfServed(k.rt);
+    if (items.length === 0) continue;
+    const list = asList(`${k.rt.group}/${k.rt.version}`, k.rt.kind, items);
+    const saved = await backupOnce(ctx, k.key, () => Promise.resolve(list), { sensitive: sensitive(items) });
+    ctx.logger.info(`${k.rt.kind}s backed up under ${k.key}: ${saved?.items?.length ?? 0}`);
+  }
 }
 
 /**

@@ -24,8 +24,8 @@ import { sleep } from '../../util/concurrency.js';
 import { DoneMarker, backupOnce, ccEnabled, placementFromClusters } from '../patterns.js';
 import type { JobContext, JobFactory, PlannedAction, UpgradeJob } from '../types.js';
 import {
+  backupKinds,
   checkRerun,
-  crdBackupKey,
   loadOptional,
   restorable,
   restoreKinds,
@@ -54,7 +54,6 @@ const KINDS: readonly { rt: ResourceType; crd: string; key: string }[] = [
 ];
 /** The original's backup order: filters, parsers, inputs, outputs, fluentbits, fluentbitconfigs. */
 const BACKUP_ORDER = [1, 0, 2, 3, 4, 5].map((i) => KINDS[i]).filter((k) => k !== undefined);
-const crdKey = (name: string) => crdBackupKey(JOB, name);
 const OPERATOR_KEY = `${JOB}-apps.v1.deployments-${LOGGING_NS}.${OPERATOR}`;
 
 /** Waits of the job (the original's bounds); tests shorten them. */
@@ -72,13 +71,6 @@ export const DEFAULT_TIMINGS: VectorTimings = {
   sinksPollMs: 5000,
   sinksChecks: 10,
 };
-
-interface ObjectList {
-  apiVersion: string;
-  kind: string;
-  metadata: Record<string, unknown>;
-  items: KubeObject[];
-}
 
 /** Polls `check` up to `checks` times, `pollMs` apart, heartbeating; false when it never held. */
 async function pollUntil(
@@ -104,22 +96,7 @@ class VectorJob implements UpgradeJob {
 
   async preUpgrade(ctx: JobContext): Promise<void> {
     if (await new DoneMarker(ctx).check()) return;
-    for (const k of BACKUP_ORDER) {
-      const crd = await ctx.kube.tryGet(CustomResourceDefinitionResource, k.crd);
-      if (!crd) continue;
-      // The CRD as well: rollback needs it to bring the objects back after post-upgrade.
-      await backupOnce(ctx, crdKey(k.crd), () => Promise.resolve(crd));
-      const items = await ctx.kube.listIfServed(k.rt);
-      if (items.length === 0) continue;
-      const list: ObjectList = {
-        apiVersion: `${k.rt.group}/${k.rt.version}`,
-        kind: `${k.rt.kind}List`,
-        metadata: {},
-        items,
-      };
-      const saved = await backupOnce(ctx, k.key, () => Promise.resolve(list));
-      ctx.logger.info(`${k.rt.kind}s backed up under ${k.key}: ${saved?.items.length ?? 0}`);
-    }
+    await backupKinds(ctx, BACKUP_ORDER);
     // The operator Deployment, deleted in post-upgrade (for rollback).
     await backupOnce(ctx, OPERATOR_KEY, () => ctx.kube.tryGet(DeploymentResource, OPERATOR, LOGGING_NS));
   }

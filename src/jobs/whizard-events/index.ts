@@ -9,11 +9,11 @@ import { ensureInstallPlan } from '../../extensions/index.js';
 import { releaseHistory } from '../../helm/release.js';
 import { uninstallRelease } from '../../helm/uninstall.js';
 import { crdExists } from '../../kube/crd.js';
-import type { KubeObject, ResourceType } from '../../kube/types.js';
+import type { ResourceType } from '../../kube/types.js';
 import { getClusterConfiguration, isHostCluster } from '../../kubesphere/index.js';
-import { DoneMarker, backupOnce, ccEnabled, placementFromClusters } from '../patterns.js';
+import { DoneMarker, ccEnabled, placementFromClusters } from '../patterns.js';
 import type { JobContext, JobFactory, PlannedAction, UpgradeJob } from '../types.js';
-import { checkRerun, crdBackupKey, restoreKinds, waitForCrdsDeleted } from '../helpers.js';
+import { backupKinds, checkRerun, restoreKinds, waitForCrdsDeleted } from '../helpers.js';
 
 const JOB = 'whizard-events';
 const LOGGING_NS = 'kubesphere-logging-system';
@@ -28,36 +28,13 @@ const KINDS: readonly { rt: ResourceType; crd: string; key: string }[] = [
 ];
 /** Backup order of the original: Rules, Rulers, Exporters. */
 const BACKUP_ORDER = [...KINDS].reverse();
-const crdKey = (name: string) => crdBackupKey(JOB, name);
-
-interface ObjectList {
-  apiVersion: string;
-  kind: string;
-  metadata: Record<string, unknown>;
-  items: KubeObject[];
-}
 
 class WhizardEventsJob implements UpgradeJob {
   constructor(private readonly ref: ExtensionRef) {}
 
   async preUpgrade(ctx: JobContext): Promise<void> {
     if (await new DoneMarker(ctx).check()) return;
-    for (const k of BACKUP_ORDER) {
-      const crd = await ctx.kube.tryGet(CustomResourceDefinitionResource, k.crd);
-      if (!crd) continue;
-      // The CRD as well, so that a rollback can bring the objects back after post-upgrade.
-      await backupOnce(ctx, crdKey(k.crd), () => Promise.resolve(crd));
-      const items = await ctx.kube.listIfServed(k.rt);
-      if (items.length === 0) continue;
-      const list: ObjectList = {
-        apiVersion: `${k.rt.group}/${k.rt.version}`,
-        kind: `${k.rt.kind}List`,
-        metadata: {},
-        items,
-      };
-      const saved = await backupOnce(ctx, k.key, () => Promise.resolve(list));
-      ctx.logger.info(`${k.rt.kind}s backed up under ${k.key}: ${saved?.items.length ?? 0}`);
-    }
+    await backupKinds(ctx, BACKUP_ORDER);
   }
 
   async postUpgrade(ctx: JobContext): Promise<void> {

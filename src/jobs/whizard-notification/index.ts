@@ -32,7 +32,7 @@ import { sleep } from '../../util/concurrency.js';
 import { isRecord } from '../../util/object.js';
 import { DoneMarker, backupOnce, ccEnabled } from '../patterns.js';
 import type { JobContext, JobFactory, PlannedAction, UpgradeJob } from '../types.js';
-import { checkRerun, crdBackupKey, loadOptional, restorable, restoreKinds } from '../helpers.js';
+import { backupKinds, checkRerun, loadOptional, restorable, restoreKinds } from '../helpers.js';
 
 const JOB = 'whizard-notification';
 const OLD_NS = 'kubesphere-monitoring-federated';
@@ -101,7 +101,6 @@ const DELETED_CRDS = [
   'silences.notification.kubesphere.io',
   ...FEDERATED_CRDS,
 ];
-const crdKey = (name: string) => crdBackupKey(JOB, name);
 
 /** Waits of the job; tests shorten them. */
 export interface NotificationTimings {
@@ -165,24 +164,7 @@ class WhizardNotificationJob implements UpgradeJob {
   async preUpgrade(ctx: JobContext): Promise<void> {
     if (await new DoneMarker(ctx).check()) return;
     const host = await isHostCluster(ctx.kube);
-    for (const k of KINDS) {
-      const crd = await ctx.kube.tryGet(CustomResourceDefinitionResource, k.crd);
-      if (!crd) continue;
-      // The CRD too: rollback needs it to bring the objects back once post-upgrade deleted it.
-      await backupOnce(ctx, crdKey(k.crd), () => Promise.resolve(crd));
-      const items = await ctx.kube.listIfServed(k.rt);
-      if (items.length === 0) continue;
-      const list: ObjectList = {
-        apiVersion: k.rt.group + '/' + k.rt.version,
-        kind: `${k.rt.kind}List`,
-        metadata: {},
-        items,
-      };
-      const saved = await backupOnce(ctx, k.key, () => Promise.resolve(list), {
-        sensitive: hasInlineCredential(items),
-      });
-      ctx.logger.info(`${k.rt.kind}s backed up under ${k.key}: ${saved?.items.length ?? 0}`);
-    }
+    await backupKinds(ctx, KINDS, hasInlineCredential);
     if (!host) return;
     await this.copyFederatedObjects(ctx);
     const adapter = await backupOnce(ctx, ADAPTER, () => ctx.kube.tryGet(DeploymentResource, ADAPTER, NS));
