@@ -209,9 +209,7 @@ export async function installFixtureFleet(
   });
   // A member has no Cluster objects of its own.
   for (const c of await mk.listAll(ClusterResource)) await mk.delete(ClusterResource, c.metadata.name ?? '');
-  await host.client.patch(ClusterResource, 'member1', undefined, {
-    spec: { connection: { kubeconfig: (await readFile(member.kubeconfig)).toString('base64') } },
-  });
+  await connectMemberCluster(host.client, 'member1', member.kubeconfig);
   // OpenSearch of the v3 logging stack: helm releases (records only), each owning a ConfigMap.
   const ns = 'kubesphere-logging-system';
   for (const name of ['opensearch-master', 'opensearch-data', 'opensearch-dashboard']) {
@@ -237,4 +235,15 @@ export async function installFixtureFleet(
       data: { release: encodeRelease(release) },
     });
   }
+}
+
+/** Points the host's Cluster `name` at a real API server: its kubeconfig file, base64 as KubeSphere keeps it. */
+export async function connectMemberCluster(
+  hostKube: ResourceClient,
+  name: string,
+  kubeconfigFile: string,
+): Promise<void> {
+  await hostKube.patch(ClusterResource, name, undefined, {
+    spec: { connection: { kubeconfig: (await readFile(kubeconfigFile)).toString('base64') } },
+  });
 }

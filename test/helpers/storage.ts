@@ -1,9 +1,11 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { S3StorageConfig, StorageConfig } from '../../src/config/types.js';
 import { S3Storage } from '../../src/storage/s3.js';
+import { createResourceStore, type ResourceStore } from '../../src/store/index.js';
 import { devEnv, repoRoot, uniqueName } from './env.js';
 
 export const MIB = 1024 * 1024;
@@ -96,4 +98,21 @@ export function runChild(task: unknown, env: NodeJS.ProcessEnv = process.env): P
       resolve({ code, signal, stdout, stderr });
     });
   });
+}
+
+/**
+ * A local backup store with encryption (as the jobs that store credentials require), in a fresh
+ * temporary directory with a random key file.
+ */
+export async function encryptedTempStore(
+  label: string,
+): Promise<{ store: ResourceStore; dir: string; keyFile: string }> {
+  const dir = await mkdtemp(path.join(tmpdir(), label));
+  const keyFile = path.join(dir, 'backup.key');
+  await writeFile(keyFile, randomBytes(32), { mode: 0o600 });
+  const store = await createResourceStore({
+    local: { path: path.join(dir, 'store') },
+    encryption: { keyFile },
+  });
+  return { store, dir, keyFile };
 }

@@ -3,9 +3,7 @@
 // project and workspace gateways (v2 Gateway values, Ingress class re-binding), re-runs, the fixed
 // bugs of the original and rollback.
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as yaml from 'js-yaml';
@@ -44,13 +42,14 @@ import type { ResourceClient } from '../../src/kube/client.js';
 import { waitForCrdEstablished } from '../../src/kube/crd.js';
 import { closeClusterClients } from '../../src/kubesphere/clusters.js';
 import type { KubeObject } from '../../src/kube/types.js';
-import { createResourceStore, type ResourceStore } from '../../src/store/index.js';
+import type { ResourceStore } from '../../src/store/index.js';
 import { crdYaml, makeChart } from '../helpers/charts.js';
 import { startEphemeralCluster, type EphemeralCluster } from '../helpers/cluster.js';
 import { repoRoot } from '../helpers/env.js';
 import { applyObjects, readYamlDocuments } from '../helpers/fixtures.js';
 import { installKubeSphereV3 } from '../helpers/kubesphere.js';
 import { configWithJobs } from '../helpers/jobs.js';
+import { encryptedTempStore } from '../helpers/storage.js';
 
 const CONTROLS = 'kubesphere-controls-system';
 const CLUSTER_GW = 'kubesphere-router-kubesphere-system';
@@ -305,10 +304,7 @@ describe('gateway job', () => {
       spec: { groups: [{ name: 'ingress', rules: [{ alert: 'IngressDown', expr: 'up == 0' }] }] },
     } as KubeObject);
 
-    const dir = await mkdtemp(path.join(tmpdir(), 'gateway-job-'));
-    const keyFile = path.join(dir, 'backup.key');
-    await writeFile(keyFile, randomBytes(32));
-    store = await createResourceStore({ local: { path: path.join(dir, 'store') }, encryption: { keyFile } });
+    store = (await encryptedTempStore('gateway-job-')).store;
     chart = await makeChart('gateway', {
       'crds/gateways.yaml': V2_GATEWAY_CRD,
       'templates/extension.yaml': 'kind: ConfigMap\n',

@@ -4,10 +4,6 @@
 // are asserted; times and memory are reported as test diagnostics (not asserted: speed is
 // measured by `npm run bench`). IAM_SCALE_USERS overrides the number of users.
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CustomResourceDefinitionResource, NamespaceResource } from '../../src/api/core.js';
 import * as v4 from '../../src/api/v4/index.js';
@@ -23,12 +19,13 @@ import {
 } from '../../src/jobs/index.js';
 import type { ResourceClient } from '../../src/kube/client.js';
 import { lookupResource, type KubeObject, type ResourceType } from '../../src/kube/types.js';
-import { createResourceStore, type ResourceStore } from '../../src/store/index.js';
+import type { ResourceStore } from '../../src/store/index.js';
 import { forEachLimit } from '../../src/util/concurrency.js';
 import { allGenerated, generateIamObjects, generatedUserName } from '../fixtures/kubesphere-v3/generate.js';
 import { startEphemeralCluster, type EphemeralCluster } from '../helpers/cluster.js';
 import { installKubeSphereV3 } from '../helpers/kubesphere.js';
 import { configWithJobs } from '../helpers/jobs.js';
+import { encryptedTempStore } from '../helpers/storage.js';
 
 const USERS = Number(process.env.IAM_SCALE_USERS ?? 10_000);
 /** Users, GlobalRoleBindings, WorkspaceRoleBindings, RoleBindings of the v3 fixture itself. */
@@ -67,10 +64,7 @@ describe(`iam job at scale: ${USERS} users with their bindings`, () => {
       await kube.create(rt, o);
     });
     timings.createFixture = Date.now() - t0;
-    const dir = await mkdtemp(path.join(tmpdir(), 'iam-scale-'));
-    const keyFile = path.join(dir, 'backup.key');
-    await writeFile(keyFile, randomBytes(32), { mode: 0o600 });
-    store = await createResourceStore({ local: { path: path.join(dir, 'store') }, encryption: { keyFile } });
+    store = (await encryptedTempStore('iam-scale-')).store;
   });
   after(() => cluster.remove());
 

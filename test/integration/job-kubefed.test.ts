@@ -3,10 +3,6 @@
 // (labels and annotations replaced, the originals backed up), the CRD labels, the InstallPlan,
 // re-runs and rollback.
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ConfigMapResource, CustomResourceDefinitionResource } from '../../src/api/core.js';
 import { ClusterResource, FederatedTypeConfigResource } from '../../src/api/v3/index.js';
@@ -22,10 +18,11 @@ import {
 } from '../../src/jobs/index.js';
 import { REMOVED_TYPE_CONFIGS, SERVED_CRDS, kubefedJobFactory } from '../../src/jobs/kubefed/index.js';
 import type { ResourceClient } from '../../src/kube/client.js';
-import { createResourceStore, type ResourceStore } from '../../src/store/index.js';
+import type { ResourceStore } from '../../src/store/index.js';
 import { startEphemeralCluster, type EphemeralCluster } from '../helpers/cluster.js';
 import { installKubeSphereV3, playCoreUpgrade } from '../helpers/kubesphere.js';
 import { configWithJobs } from '../helpers/jobs.js';
+import { encryptedTempStore } from '../helpers/storage.js';
 
 const REF: ExtensionRef = { name: 'kubefed', version: '1.0.0' };
 const NS = 'kube-federation-system';
@@ -73,10 +70,7 @@ describe('kubefed job', () => {
     await installKubeSphereV3(kube);
     await kube.delete(ClusterResource, 'member1');
     await playCoreUpgrade(kube, [['kubefed', '1.0.0']]);
-    const dir = await mkdtemp(path.join(tmpdir(), 'kubefed-job-'));
-    const keyFile = path.join(dir, 'backup.key');
-    await writeFile(keyFile, randomBytes(32));
-    store = await createResourceStore({ local: { path: path.join(dir, 'store') }, encryption: { keyFile } });
+    store = (await encryptedTempStore('kubefed-job-')).store;
   });
   after(() => host.remove());
 

@@ -2,10 +2,6 @@
 // enables metrics-server, taken once; deletion in post-upgrade; the InstallPlan placed on the
 // clusters whose own cc enables it; re-runs and rollback (objects re-created from the backups).
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
   APIServiceResource,
@@ -14,7 +10,7 @@ import {
   RbacClusterRoleResource,
   ServiceResource,
 } from '../../src/api/core.js';
-import { ClusterConfigurationResource, ClusterResource } from '../../src/api/v3/index.js';
+import { ClusterConfigurationResource } from '../../src/api/v3/index.js';
 import { InstallPlanResource } from '../../src/api/v4/index.js';
 import type { ExtensionRef } from '../../src/config/types.js';
 import {
@@ -32,12 +28,13 @@ import {
 } from '../../src/jobs/metrics-server/index.js';
 import type { ResourceClient } from '../../src/kube/client.js';
 import { closeClusterClients } from '../../src/kubesphere/clusters.js';
-import { createResourceStore, type ResourceStore } from '../../src/store/index.js';
+import type { ResourceStore } from '../../src/store/index.js';
 import { startEphemeralCluster, type EphemeralCluster } from '../helpers/cluster.js';
 import { repoRoot } from '../helpers/env.js';
 import { applyYamlFiles } from '../helpers/fixtures.js';
-import { installKubeSphereV3, playCoreUpgrade } from '../helpers/kubesphere.js';
+import { connectMemberCluster, installKubeSphereV3, playCoreUpgrade } from '../helpers/kubesphere.js';
 import { configWithJobs } from '../helpers/jobs.js';
+import { encryptedTempStore } from '../helpers/storage.js';
 
 const REF: ExtensionRef = { name: 'metrics-server', version: '0.7.1' };
 
@@ -86,14 +83,9 @@ describe('metrics-server job', () => {
       metadata: { name: 'ks-installer', namespace: 'kubesphere-system' },
       spec: { metrics_server: { enabled: false } },
     });
-    await kube.patch(ClusterResource, 'member1', undefined, {
-      spec: { connection: { kubeconfig: (await readFile(member.kubeconfig)).toString('base64') } },
-    });
+    await connectMemberCluster(kube, 'member1', member.kubeconfig);
     await playCoreUpgrade(kube, [['metrics-server', '0.7.1']]);
-    const dir = await mkdtemp(path.join(tmpdir(), 'metrics-server-job-'));
-    const keyFile = path.join(dir, 'backup.key');
-    await writeFile(keyFile, randomBytes(32));
-    store = await createResourceStore({ local: { path: path.join(dir, 'store') }, encryption: { keyFile } });
+    store = (await encryptedTempStore('metrics-server-job-')).store;
   });
   after(async () => {
     await closeClusterClients();

@@ -2,9 +2,7 @@
 // upgrade, the InstallPlan (placement and values from both clusters' cc), the bounded wait for a
 // Cluster object (the original looped forever), re-runs and rollback.
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as yaml from 'js-yaml';
@@ -38,12 +36,13 @@ import {
 } from '../../src/jobs/network/index.js';
 import type { ResourceClient } from '../../src/kube/client.js';
 import { closeClusterClients } from '../../src/kubesphere/clusters.js';
-import { createResourceStore, type ResourceStore } from '../../src/store/index.js';
+import type { ResourceStore } from '../../src/store/index.js';
 import { startEphemeralCluster, type EphemeralCluster } from '../helpers/cluster.js';
 import { repoRoot } from '../helpers/env.js';
 import { applyObjects, readYamlDocuments } from '../helpers/fixtures.js';
 import { installKubeSphereV3, playCoreUpgrade } from '../helpers/kubesphere.js';
 import { configWithJobs } from '../helpers/jobs.js';
+import { encryptedTempStore } from '../helpers/storage.js';
 
 const REF: ExtensionRef = { name: 'network', version: '1.1.0' };
 
@@ -125,10 +124,7 @@ describe('network job', () => {
       spec: { network: { ippool: { type: 'calico' }, networkpolicy: { enabled: false } } },
     });
     await playCoreUpgrade(hk, [['network', '1.1.0']]);
-    const dir = await mkdtemp(path.join(tmpdir(), 'network-job-'));
-    const keyFile = path.join(dir, 'backup.key');
-    await writeFile(keyFile, randomBytes(32));
-    store = await createResourceStore({ local: { path: path.join(dir, 'store') }, encryption: { keyFile } });
+    store = (await encryptedTempStore('network-job-')).store;
   });
   after(async () => {
     await closeClusterClients();

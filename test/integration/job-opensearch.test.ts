@@ -3,10 +3,6 @@
 // uninstall, the InstallPlan (curator/dashboards as v3 had them, the user's config wins), member
 // clusters (not applicable), re-runs and rollback.
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as yaml from 'js-yaml';
 import { ConfigMapResource, NamespaceResource, SecretResource } from '../../src/api/core.js';
@@ -24,10 +20,11 @@ import {
 } from '../../src/jobs/index.js';
 import { opensearchJobFactory } from '../../src/jobs/opensearch/index.js';
 import type { ResourceClient } from '../../src/kube/client.js';
-import { createResourceStore, type ResourceStore } from '../../src/store/index.js';
+import type { ResourceStore } from '../../src/store/index.js';
 import { startEphemeralCluster, type EphemeralCluster } from '../helpers/cluster.js';
 import { installKubeSphereV3, playCoreUpgrade } from '../helpers/kubesphere.js';
 import { configWithJobs } from '../helpers/jobs.js';
+import { encryptedTempStore } from '../helpers/storage.js';
 
 const NS = 'kubesphere-logging-system';
 const REF: ExtensionRef = { name: 'opensearch', version: '2.11.1' };
@@ -97,10 +94,7 @@ describe('opensearch job', () => {
     await kube.delete(ClusterResource, 'member1'); // OpenSearch goes on the host only
     await kube.createIfAbsent(NamespaceResource, { metadata: { name: NS } });
     await playCoreUpgrade(kube, [['opensearch', '2.11.1']]);
-    const dir = await mkdtemp(path.join(tmpdir(), 'opensearch-job-'));
-    const keyFile = path.join(dir, 'backup.key');
-    await writeFile(keyFile, randomBytes(32));
-    store = await createResourceStore({ local: { path: path.join(dir, 'store') }, encryption: { keyFile } });
+    store = (await encryptedTempStore('opensearch-job-')).store;
   });
   after(() => host.remove());
 

@@ -3,10 +3,6 @@
 // backup and its delete (the original then never deleted), the InstallPlan placed by each
 // cluster's cc, re-runs and rollback.
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
   CustomResourceDefinitionResource,
@@ -14,12 +10,7 @@ import {
   MutatingWebhookConfigurationResource,
   NamespaceResource,
 } from '../../src/api/core.js';
-import {
-  ClusterConfigurationResource,
-  ClusterResource,
-  JaegerResource,
-  KialiResource,
-} from '../../src/api/v3/index.js';
+import { ClusterConfigurationResource, JaegerResource, KialiResource } from '../../src/api/v3/index.js';
 import { InstallPlanResource } from '../../src/api/v4/index.js';
 import type { ExtensionRef } from '../../src/config/types.js';
 import {
@@ -37,12 +28,13 @@ import {
 } from '../../src/jobs/servicemesh/index.js';
 import type { ResourceClient } from '../../src/kube/client.js';
 import { closeClusterClients } from '../../src/kubesphere/clusters.js';
-import { createResourceStore, type ResourceStore } from '../../src/store/index.js';
+import type { ResourceStore } from '../../src/store/index.js';
 import { startEphemeralCluster, type EphemeralCluster } from '../helpers/cluster.js';
 import { repoRoot } from '../helpers/env.js';
 import { applyYamlFiles } from '../helpers/fixtures.js';
-import { installKubeSphereV3, playCoreUpgrade } from '../helpers/kubesphere.js';
+import { connectMemberCluster, installKubeSphereV3, playCoreUpgrade } from '../helpers/kubesphere.js';
 import { configWithJobs } from '../helpers/jobs.js';
+import { encryptedTempStore } from '../helpers/storage.js';
 
 const REF: ExtensionRef = { name: 'servicemesh', version: '1.0.0' };
 const ISTIO = 'istio-system';
@@ -95,14 +87,9 @@ describe('servicemesh job', () => {
       metadata: { name: 'ks-installer', namespace: 'kubesphere-system' },
       spec: { servicemesh: { enabled: true } },
     });
-    await kube.patch(ClusterResource, 'member1', undefined, {
-      spec: { connection: { kubeconfig: (await readFile(member.kubeconfig)).toString('base64') } },
-    });
+    await connectMemberCluster(kube, 'member1', member.kubeconfig);
     await playCoreUpgrade(kube, [['servicemesh', '1.0.0']]);
-    const dir = await mkdtemp(path.join(tmpdir(), 'servicemesh-job-'));
-    const keyFile = path.join(dir, 'backup.key');
-    await writeFile(keyFile, randomBytes(32));
-    store = await createResourceStore({ local: { path: path.join(dir, 'store') }, encryption: { keyFile } });
+    store = (await encryptedTempStore('servicemesh-job-')).store;
   });
   after(async () => {
     await closeClusterClients();

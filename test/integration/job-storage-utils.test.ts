@@ -2,10 +2,6 @@
 // labels, the helm release uninstall, the webhook (backed up, then deleted), the InstallPlan on
 // every cluster, re-runs and rollback.
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
   CustomResourceDefinitionResource,
@@ -27,10 +23,11 @@ import {
 } from '../../src/jobs/index.js';
 import { STORAGE_UTILS_CRDS, storageUtilsJobFactory } from '../../src/jobs/storage-utils/index.js';
 import type { ResourceClient } from '../../src/kube/client.js';
-import { createResourceStore, type ResourceStore } from '../../src/store/index.js';
+import type { ResourceStore } from '../../src/store/index.js';
 import { startEphemeralCluster, type EphemeralCluster } from '../helpers/cluster.js';
 import { installKubeSphereV3, playCoreUpgrade } from '../helpers/kubesphere.js';
 import { configWithJobs } from '../helpers/jobs.js';
+import { encryptedTempStore } from '../helpers/storage.js';
 
 const REF: ExtensionRef = { name: 'storage-utils', version: '1.0.0' };
 const WEBHOOK = 'storageclass-accessor.storage.kubesphere.io';
@@ -85,10 +82,7 @@ describe('storage-utils job', () => {
       },
     });
     await playCoreUpgrade(kube, [['storage-utils', '1.0.0']]);
-    const dir = await mkdtemp(path.join(tmpdir(), 'storage-utils-job-'));
-    const keyFile = path.join(dir, 'backup.key');
-    await writeFile(keyFile, randomBytes(32));
-    store = await createResourceStore({ local: { path: path.join(dir, 'store') }, encryption: { keyFile } });
+    store = (await encryptedTempStore('storage-utils-job-')).store;
   });
   after(() => host.remove());
 

@@ -2,10 +2,6 @@
 // Service and Deployment kubesphere-system/tower (backed up first), the Service type rule (a load
 // balancer with an address is kept), the InstallPlan with the default config, re-runs and rollback.
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DeploymentResource, ServiceResource } from '../../src/api/core.js';
 import { ClusterConfigurationResource, ClusterResource } from '../../src/api/v3/index.js';
@@ -21,10 +17,11 @@ import {
 } from '../../src/jobs/index.js';
 import { towerJobFactory } from '../../src/jobs/tower/index.js';
 import type { ResourceClient } from '../../src/kube/client.js';
-import { createResourceStore, type ResourceStore } from '../../src/store/index.js';
+import type { ResourceStore } from '../../src/store/index.js';
 import { startEphemeralCluster, type EphemeralCluster } from '../helpers/cluster.js';
 import { installKubeSphereV3, playCoreUpgrade } from '../helpers/kubesphere.js';
 import { configWithJobs } from '../helpers/jobs.js';
+import { encryptedTempStore } from '../helpers/storage.js';
 
 // The sample config.yaml's extensionRef of the tower job.
 const REF: ExtensionRef = {
@@ -73,10 +70,7 @@ describe('tower job', () => {
     await installKubeSphereV3(kube);
     await kube.delete(ClusterResource, 'member1');
     await playCoreUpgrade(kube, [['tower', '1.0.0']]);
-    const dir = await mkdtemp(path.join(tmpdir(), 'tower-job-'));
-    const keyFile = path.join(dir, 'backup.key');
-    await writeFile(keyFile, randomBytes(32));
-    store = await createResourceStore({ local: { path: path.join(dir, 'store') }, encryption: { keyFile } });
+    store = (await encryptedTempStore('tower-job-')).store;
   });
   after(() => host.remove());
 

@@ -2,7 +2,7 @@
 // backups (by the cc flag), webhook removal, CRDs from the chart, the InstallPlan placed by each
 // cluster's cc (none when no cluster has alerting), chart copy, re-runs and rollback.
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -24,7 +24,7 @@ import { closeClusterClients } from '../../src/kubesphere/clusters.js';
 import { createResourceStore, type ResourceStore } from '../../src/store/index.js';
 import { crdYaml, makeChart } from '../helpers/charts.js';
 import { startEphemeralCluster, type EphemeralCluster } from '../helpers/cluster.js';
-import { installKubeSphereV3, playCoreUpgrade } from '../helpers/kubesphere.js';
+import { connectMemberCluster, installKubeSphereV3, playCoreUpgrade } from '../helpers/kubesphere.js';
 import { runSingleJob } from '../helpers/jobs.js';
 
 const JOB = 'whizard-alerting';
@@ -108,9 +108,7 @@ describe('whizard-alerting job', () => {
     });
     for (const c of await mk.listAll(ClusterResource))
       await mk.delete(ClusterResource, c.metadata.name ?? '');
-    await hk.patch(ClusterResource, 'member1', undefined, {
-      spec: { connection: { kubeconfig: (await readFile(member.kubeconfig)).toString('base64') } },
-    });
+    await connectMemberCluster(hk, 'member1', member.kubeconfig);
     await hk.create(ValidatingWebhookConfigurationResource, webhook('ValidatingWebhookConfiguration'));
     await hk.create(MutatingWebhookConfigurationResource, webhook('MutatingWebhookConfiguration'));
     await mk.create(ValidatingWebhookConfigurationResource, webhook('ValidatingWebhookConfiguration'));

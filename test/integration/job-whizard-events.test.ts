@@ -2,7 +2,7 @@
 // ks-events release removed where the cc enables events, the CRDs deleted, the InstallPlan placed
 // on the clusters with events, re-runs and rollback.
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -23,7 +23,7 @@ import type { ResourceClient } from '../../src/kube/client.js';
 import { closeClusterClients } from '../../src/kubesphere/clusters.js';
 import { createResourceStore, type ResourceStore } from '../../src/store/index.js';
 import { startEphemeralCluster, type EphemeralCluster } from '../helpers/cluster.js';
-import { installKubeSphereV3, playCoreUpgrade } from '../helpers/kubesphere.js';
+import { connectMemberCluster, installKubeSphereV3, playCoreUpgrade } from '../helpers/kubesphere.js';
 import { runSingleJob } from '../helpers/jobs.js';
 
 const JOB = 'whizard-events';
@@ -97,9 +97,7 @@ describe('whizard-events job', () => {
     });
     for (const c of await mk.listAll(ClusterResource))
       await mk.delete(ClusterResource, c.metadata.name ?? '');
-    await hk.patch(ClusterResource, 'member1', undefined, {
-      spec: { connection: { kubeconfig: (await readFile(member.kubeconfig)).toString('base64') } },
-    });
+    await connectMemberCluster(hk, 'member1', member.kubeconfig);
     // Events on the member only; both clusters still carry a ks-events release.
     await patchCc(mk, { events: { enabled: true } });
     for (const kube of [hk, mk]) {

@@ -2,7 +2,7 @@
 // removed (and recorded) where the cc enables it, the InstallPlan placed on the clusters with
 // logging, with the sidecar injector in the overrides of the clusters that had it; re-runs.
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -17,7 +17,7 @@ import type { ResourceClient } from '../../src/kube/client.js';
 import { closeClusterClients } from '../../src/kubesphere/clusters.js';
 import { createResourceStore, type ResourceStore } from '../../src/store/index.js';
 import { startEphemeralCluster, type EphemeralCluster } from '../helpers/cluster.js';
-import { installKubeSphereV3, playCoreUpgrade } from '../helpers/kubesphere.js';
+import { connectMemberCluster, installKubeSphereV3, playCoreUpgrade } from '../helpers/kubesphere.js';
 import { runSingleJob } from '../helpers/jobs.js';
 
 const JOB = 'whizard-logging';
@@ -97,9 +97,7 @@ describe('whizard-logging job', () => {
     });
     for (const c of await mk.listAll(ClusterResource))
       await mk.delete(ClusterResource, c.metadata.name ?? '');
-    await hk.patch(ClusterResource, 'member1', undefined, {
-      spec: { connection: { kubeconfig: (await readFile(member.kubeconfig)).toString('base64') } },
-    });
+    await connectMemberCluster(hk, 'member1', member.kubeconfig);
     // Logging on both; the sidecar injector on the member only (the host has a stale release).
     await patchCc(hk, { logging: { enabled: true, logsidecar: { enabled: false } } });
     await patchCc(mk, { logging: { enabled: true, logsidecar: { enabled: true } } });

@@ -2,8 +2,7 @@
 // backups (Secrets encrypted), uninstall and deletion, CRDs from the extension chart, the
 // InstallPlan with values from each cluster's cc, the chart copied to the member, re-runs, rollback.
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -33,8 +32,9 @@ import { closeClusterClients } from '../../src/kubesphere/clusters.js';
 import { createResourceStore, type ResourceStore } from '../../src/store/index.js';
 import { crdYaml, makeChart } from '../helpers/charts.js';
 import { startEphemeralCluster, type EphemeralCluster } from '../helpers/cluster.js';
-import { installKubeSphereV3, playCoreUpgrade } from '../helpers/kubesphere.js';
+import { connectMemberCluster, installKubeSphereV3, playCoreUpgrade } from '../helpers/kubesphere.js';
 import { runSingleJob } from '../helpers/jobs.js';
+import { encryptedTempStore } from '../helpers/storage.js';
 
 const JOB = 'whizard-monitoring';
 const NS = 'kubesphere-monitoring-system';
@@ -113,9 +113,7 @@ describe('whizard-monitoring job', () => {
     });
     for (const c of await mk.listAll(ClusterResource))
       await mk.delete(ClusterResource, c.metadata.name ?? '');
-    await hk.patch(ClusterResource, 'member1', undefined, {
-      spec: { connection: { kubeconfig: (await readFile(member.kubeconfig)).toString('base64') } },
-    });
+    await connectMemberCluster(hk, 'member1', member.kubeconfig);
     const patchCc = (kube: ResourceClient, spec: Record<string, unknown>) =>
       kube.patch(ClusterConfigurationResource, 'ks-installer', 'kubesphere-system', { spec });
     await patchCc(hk, {
@@ -152,10 +150,7 @@ describe('whizard-monitoring job', () => {
       ),
     });
     await writeChartConfigMap(hk, REF.name, REF.version, chart);
-    const dir = await mkdtemp(path.join(tmpdir(), 'mon-store-'));
-    const keyFile = path.join(dir, 'backup.key');
-    await writeFile(keyFile, randomBytes(32), { mode: 0o400 });
-    store = await createResourceStore({ local: { path: path.join(dir, 'store') }, encryption: { keyFile } });
+    store = (await encryptedTempStore('mon-store-')).store;
   });
   after(async () => {
     await closeClusterClients();

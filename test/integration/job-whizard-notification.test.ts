@@ -3,9 +3,6 @@
 // notification-manager and its CRDs removed (bounded wait), the InstallPlan, the operator wait
 // (`retryCount` as a YAML number or string), the objects re-created, re-runs and rollback.
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
@@ -35,12 +32,13 @@ import {
   whizardNotificationJobFactory,
 } from '../../src/jobs/whizard-notification/index.js';
 import type { ResourceClient } from '../../src/kube/client.js';
-import { createResourceStore, type ResourceStore } from '../../src/store/index.js';
+import type { ResourceStore } from '../../src/store/index.js';
 import { startEphemeralCluster, type EphemeralCluster } from '../helpers/cluster.js';
 import { repoRoot } from '../helpers/env.js';
 import { applyObjects, applyYamlFiles } from '../helpers/fixtures.js';
 import { installKubeSphereV3, playCoreUpgrade } from '../helpers/kubesphere.js';
 import { runSingleJob } from '../helpers/jobs.js';
+import { encryptedTempStore } from '../helpers/storage.js';
 
 const JOB = 'whizard-notification';
 const NS = 'kubesphere-monitoring-system';
@@ -230,10 +228,7 @@ describe('whizard-notification job', () => {
       data: { template: 'already here' },
     });
     await playCoreUpgrade(hk, [[REF.name, REF.version]]);
-    const dir = await mkdtemp(path.join(tmpdir(), 'notif-store-'));
-    const keyFile = path.join(dir, 'backup.key');
-    await writeFile(keyFile, randomBytes(32), { mode: 0o400 });
-    store = await createResourceStore({ local: { path: path.join(dir, 'store') }, encryption: { keyFile } });
+    store = (await encryptedTempStore('notif-store-')).store;
   });
   after(() => Promise.all([host.remove(), member.remove()]));
 

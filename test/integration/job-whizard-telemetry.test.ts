@@ -1,10 +1,6 @@
 // The whizard-telemetry job: the InstallPlan on the host only, the done marker (and rerun), and
 // rollback of a pending InstallPlan.
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ConfigMapResource } from '../../src/api/core.js';
 import { InstallPlanResource } from '../../src/api/v4/index.js';
@@ -19,10 +15,11 @@ import {
 } from '../../src/jobs/index.js';
 import { whizardTelemetryJobFactory } from '../../src/jobs/whizard-telemetry/index.js';
 import type { ResourceClient } from '../../src/kube/client.js';
-import { createResourceStore, type ResourceStore } from '../../src/store/index.js';
+import type { ResourceStore } from '../../src/store/index.js';
 import { startEphemeralCluster, type EphemeralCluster } from '../helpers/cluster.js';
 import { installKubeSphereV3, playCoreUpgrade } from '../helpers/kubesphere.js';
 import { configWithJobs } from '../helpers/jobs.js';
+import { encryptedTempStore } from '../helpers/storage.js';
 
 const REF: ExtensionRef = { name: 'whizard-telemetry', version: '1.2.2' };
 
@@ -69,10 +66,7 @@ describe('whizard-telemetry job', () => {
     kube = host.connection.client;
     await installKubeSphereV3(kube);
     await playCoreUpgrade(kube, [['whizard-telemetry', '1.2.2']]);
-    const dir = await mkdtemp(path.join(tmpdir(), 'telemetry-job-'));
-    const keyFile = path.join(dir, 'backup.key');
-    await writeFile(keyFile, randomBytes(32));
-    store = await createResourceStore({ local: { path: path.join(dir, 'store') }, encryption: { keyFile } });
+    store = (await encryptedTempStore('telemetry-job-')).store;
   });
   after(() => host.remove());
 
