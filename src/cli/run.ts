@@ -4,7 +4,7 @@
 import { NativeConnection } from '@temporalio/worker';
 import { ValidationError } from '../errors.js';
 import { closeSharedConnections } from '../kube/connect.js';
-import { startUpgrade } from '../temporal/client.js';
+import { assertValidInput, startUpgrade } from '../temporal/client.js';
 import { stopServersBeingStarted } from '../temporal/dev-server.js';
 import { createUpgradeWorker, installRuntime } from '../temporal/worker.js';
 import { checkClusterBinding } from '../upgrade/cluster-identity.js';
@@ -105,6 +105,7 @@ export async function runCommand(o: RunOptions, io: Io): Promise<number> {
   // step loads the config again from the same input.
   const withAllowEmpty = { ...input, allowEmpty: true };
   const workflowInput: UpgradeClusterInput = o.allowEmpty ? withAllowEmpty : input;
+  assertValidInput(workflowInput);
   // Validate the whole config here, before a server starts or a workflow exists: bad input must fail
   // fast and change nothing. (The workflow validates again on the worker, which reads the files.)
   const loaded = await loadUpgradeConfig({ ...input, allowEmpty: o.allowEmpty === true }, registry);
