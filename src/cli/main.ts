@@ -26,7 +26,7 @@ function withCommon(cmd: Command): Command {
     .option('--in-cluster', "use the pod's service account")
     .option(
       '--cluster <name>',
-      'logical cluster name: workflow ID ks-upgrade-<name>, backup folder (default: the context, or host)',
+      'logical cluster name: workflow ID ks-upgrade-<name>, backup folder (default: the kubeconfig context, made a DNS label; in-cluster: host)',
     )
     .option(
       '--temporal-address <host:port>',
@@ -40,6 +40,13 @@ function withCommon(cmd: Command): Command {
     )
     .option('--plugin <module>', 'ES module with extra jobs (repeatable; also KS_UPGRADE_PLUGINS)', collect)
     .option('-v, --verbose', 'more logging');
+}
+
+function allowEmptyOption(): Option {
+  return new Option(
+    '--allow-empty',
+    'accept a config that enables no job (the upgrade then changes nothing)',
+  );
 }
 
 function gateOption(): Option {
@@ -88,6 +95,7 @@ withCommon(
       '--phases <list>',
       'comma list of phases to run (default: prepare-upgrade,pre-upgrade,post-upgrade)',
     )
+    .addOption(allowEmptyOption())
     .option('--dry-run', 'plan through the workflow; change nothing')
     .option('--detach', 'start and return (needs --temporal-address and running workers)')
     .option('--rerun', "run again even if this cluster's upgrade already succeeded")
@@ -109,7 +117,10 @@ const PHASE_COMMANDS: [Phase, string][] = [
 ];
 for (const [phase, description] of PHASE_COMMANDS) {
   withCommon(
-    program.command(phase).description(`${description}; one phase in this process, no Temporal`),
+    program
+      .command(phase)
+      .description(`${description}; one phase in this process, no Temporal`)
+      .addOption(allowEmptyOption()),
   ).action(
     action(async (o: CommonOptions) => {
       const { phaseCommand } = await import('./phase.js');
@@ -123,6 +134,7 @@ withCommon(
     .command('plan')
     .description('dry run: jobs in order, enabled or not and why, and what each would change')
     .option('--offline', 'do not contact the cluster (no per-job actions)')
+    .addOption(allowEmptyOption())
     .option('--json', 'machine-readable output (secrets redacted)'),
 ).action(
   action(async (o: CommonOptions & { offline?: boolean; json?: boolean }) => {

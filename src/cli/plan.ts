@@ -4,9 +4,18 @@ import { redactConfig } from '../config/index.js';
 import { createJobContext } from '../jobs/context.js';
 import { createStreamLogger } from '../jobs/logger.js';
 import { closeSharedConnections } from '../kube/connect.js';
+import { checkClusterBinding } from '../upgrade/cluster-identity.js';
 import { buildUpgradePlan, loadUpgradeConfig } from '../upgrade/plan.js';
 import { clusterConnection, sharedStore } from '../upgrade/runtime.js';
-import { EXIT, jobRegistry, upgradeInput, type CommonOptions, type Io } from './common.js';
+import {
+  EXIT,
+  clusterNameNote,
+  clusterTarget,
+  jobRegistry,
+  upgradeInput,
+  type CommonOptions,
+  type Io,
+} from './common.js';
 
 export interface PlanOptions extends CommonOptions {
   offline?: boolean;
@@ -15,13 +24,18 @@ export interface PlanOptions extends CommonOptions {
 
 export async function planCommand(o: PlanOptions, io: Io): Promise<number> {
   const registry = await jobRegistry(o);
-  const input = upgradeInput(o);
-  const loaded = await loadUpgradeConfig(input, registry);
+  const cluster = await clusterTarget(o);
+  const input = upgradeInput(o, cluster);
+  const loaded = await loadUpgradeConfig({ ...input, allowEmpty: o.allowEmpty === true }, registry);
   const plan = buildUpgradePlan(input.cluster, loaded, registry);
+  const note = clusterNameNote(cluster);
+  if (note && !o.json) io.stderr.write(note);
   try {
     if (!o.offline) {
       const conn = await clusterConnection(input.kube);
       const store = await sharedStore(loaded.config.storage);
+      // A plan writes nothing, the binding included; it only refuses a name bound elsewhere.
+      await checkClusterBinding({ cluster: input.cluster, conn, store, bind: false });
       for (const pj of plan.jobs) {
         const factory = registry.get(pj.name);
         const jc = loaded.config.jobs[pj.name];

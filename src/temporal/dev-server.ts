@@ -84,6 +84,21 @@ export async function isServing(binary: string, address: string): Promise<boolea
   }
 }
 
+/** Detached servers this process has spawned and not yet seen serving (see {@link stopServersBeingStarted}). */
+const starting = new Set<number>();
+
+/**
+ * Kills the detached servers this process is still starting (SIGTERM). For a process that must
+ * exit at once (a second Ctrl-C) before it holds a lease: nobody else knows these servers yet,
+ * and once this process is gone nobody would stop them.
+ */
+export function stopServersBeingStarted(): void {
+  for (const pid of starting) {
+    if (alive(pid)) process.kill(pid, 'SIGTERM');
+  }
+  starting.clear();
+}
+
 /** Starts `temporal server start-dev` and waits until it serves. */
 export async function startDevServer(o: DevServerOptions): Promise<DevServer> {
   if (!existsSync(o.binary)) {
@@ -115,6 +130,7 @@ export async function startDevServer(o: DevServerOptions): Promise<DevServer> {
   const child = spawn(o.binary, args, { stdio: ['ignore', out, out], detached: o.detached ?? false });
   if (o.detached) child.unref();
   const pid = child.pid ?? 0;
+  if (o.detached) starting.add(pid);
   const exited = new Promise<void>((resolve) =>
     child.on('exit', () => {
       resolve();
@@ -124,6 +140,7 @@ export async function startDevServer(o: DevServerOptions): Promise<DevServer> {
   const deadline = Date.now() + (o.startTimeoutMs ?? 60_000);
   while (!(await isServing(o.binary, address))) {
     if (!alive(pid)) {
+      starting.delete(pid);
       throw new KsUpgradeError(`the Temporal dev server exited during start-up`, {
         hint: o.logFile
           ? `see ${o.logFile}`
@@ -131,6 +148,7 @@ export async function startDevServer(o: DevServerOptions): Promise<DevServer> {
       });
     }
     if (Date.now() > deadline) {
+      starting.delete(pid);
       child.kill('SIGKILL');
       throw new KsUpgradeError(
         `the Temporal dev server did not start within ${(o.startTimeoutMs ?? 60_000) / 1000}s`,
@@ -138,6 +156,7 @@ export async function startDevServer(o: DevServerOptions): Promise<DevServer> {
     }
     await sleep(200);
   }
+  starting.delete(pid);
   return {
     address,
     uiUrl: uiPort === undefined ? undefined : `http://127.0.0.1:${uiPort}`,
@@ -171,22 +190,44 @@ export interface EmbeddedServerLease {
   server: DevServer;
   /** This call started it (otherwise another command's, or a crashed run's, was reused). */
   started: boolean;
+  /** The other commands using the server now (each registered it under `users/`). */
+  otherUsers(): EmbeddedServerUser[];
   /**
    * Ends this process's use. The last user (every registered PID gone) stops the server; its
    * state stays in the SQLite file, so nothing is lost and the next command starts it again.
    */
   release(): Promise<void>;
+  /**
+   * {@link release} for a process about to exit at once: the last user sends the server SIGTERM
+   * without waiting for it to be gone (it finishes shutting down on its own).
+   */
+  releaseNow(): void;
 }
 
-function liveUsers(usersDir: string): number[] {
+/** A command using the embedded server. */
+export interface EmbeddedServerUser {
+  pid: number;
+  /** What it is, e.g. `ks-upgrade run` (the command runs the upgrade's worker). */
+  command: string;
+}
+
+function liveUsers(usersDir: string): EmbeddedServerUser[] {
   if (!existsSync(usersDir)) return [];
-  const pids: number[] = [];
+  const users: EmbeddedServerUser[] = [];
   for (const f of readdirSync(usersDir)) {
     const pid = Number(f);
-    if (Number.isInteger(pid) && alive(pid)) pids.push(pid);
-    else rmSync(path.join(usersDir, f), { force: true });
+    const file = path.join(usersDir, f);
+    if (Number.isInteger(pid) && alive(pid)) {
+      let command = '';
+      try {
+        command = readFileSync(file, 'utf8').trim();
+      } catch {
+        // it released the server just now
+      }
+      users.push({ pid, command: command || 'ks-upgrade' });
+    } else rmSync(file, { force: true });
   }
-  return pids;
+  return users;
 }
 
 /**
@@ -195,13 +236,17 @@ function liveUsers(usersDir: string): number[] {
  * left behind), otherwise starts one on the same SQLite file. Users register their PID under
  * `<stateDir>/users/`, so the server outlives no command that needs it and no longer than needed.
  */
-export async function ensureEmbeddedServer(stateDir: string, binary: string): Promise<EmbeddedServerLease> {
+export async function ensureEmbeddedServer(
+  stateDir: string,
+  binary: string,
+  command = 'ks-upgrade',
+): Promise<EmbeddedServerLease> {
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const recordFile = path.join(stateDir, 'server.json');
   const usersDir = path.join(stateDir, 'users');
   mkdirSync(usersDir, { recursive: true, mode: 0o700 });
   const me = path.join(usersDir, String(process.pid));
-  writeFileSync(me, '');
+  writeFileSync(me, command);
   let server: DevServer | undefined;
   let started = false;
   if (existsSync(recordFile)) {
@@ -243,10 +288,18 @@ export async function ensureEmbeddedServer(stateDir: string, binary: string): Pr
   return {
     server: lease,
     started,
+    otherUsers: () => liveUsers(usersDir).filter((u) => u.pid !== process.pid),
     release: async () => {
       rmSync(me, { force: true });
       if (liveUsers(usersDir).length === 0) {
         await lease.stop();
+        rmSync(recordFile, { force: true });
+      }
+    },
+    releaseNow: () => {
+      rmSync(me, { force: true });
+      if (liveUsers(usersDir).length === 0) {
+        if (alive(lease.pid)) process.kill(lease.pid, 'SIGTERM');
         rmSync(recordFile, { force: true });
       }
     },

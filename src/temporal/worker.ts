@@ -16,11 +16,16 @@ let runtimeInstalled = false;
 /**
  * Installs the Temporal runtime once per process (it must precede every connection): log level
  * and, optionally, a Prometheus endpoint with worker metrics (task slots, schedule-to-start
- * latencies, activity failures).
+ * latencies, activity failures). `shutdownSignals` are the signals on which the runtime shuts its
+ * workers down by itself (the SDK's default: SIGINT, SIGTERM, SIGQUIT, SIGUSR2, what `ks-upgrade
+ * worker` wants); a command that handles signals itself passes `[]`.
  */
-export function installRuntime(options: { logLevel?: LogLevel; metricsAddress?: string } = {}): void {
+export function installRuntime(
+  options: { logLevel?: LogLevel; metricsAddress?: string; shutdownSignals?: NodeJS.Signals[] } = {},
+): void {
   if (runtimeInstalled) return;
   Runtime.install({
+    ...(options.shutdownSignals ? { shutdownSignals: options.shutdownSignals } : {}),
     logger: new DefaultLogger(options.logLevel ?? 'WARN'),
     telemetryOptions: {
       logging: { forward: {}, filter: makeTelemetryFilterString({ core: options.logLevel ?? 'WARN' }) },
