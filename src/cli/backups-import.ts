@@ -200,7 +200,7 @@ function goImportHint(config: StorageConfig, folders: readonly string[], count: 
     if (!s3) return `--from-go ${[config.local.path.replace(/\/+$/, ''), f].filter(Boolean).join('/')}`;
     const flags = [
       `--from-go s3://${s3.bucket}/${s3.prefix}${f ? `${f}/` : ''}`,
-      s3.endpoint ? `--go-endpoint ${s3.endpoint}` : '',
+      s3.endpoint ? `--go-endpoint ${withoutUserInfo(s3.endpoint)}` : '',
       s3.region ? `--go-region ${s3.region}` : '',
       s3.forcePathStyle ? '--go-path-style' : '',
       s3.disableSSL ? '--go-disable-ssl' : '',
@@ -215,4 +215,17 @@ function goImportHint(config: StorageConfig, folders: readonly string[], count: 
       .map((s) => `  ks-upgrade backups import ${s} --cluster <cluster> --config <config of the upgrade>\n`)
       .join('')
   );
+}
+
+/** An endpoint as it may be printed: a URL loses any user:password part. */
+function withoutUserInfo(endpoint: string): string {
+  try {
+    const url = new URL(endpoint);
+    if (!url.username && !url.password) return endpoint;
+    url.username = '';
+    url.password = '';
+    return url.toString().replace(/\/$/, '');
+  } catch {
+    return endpoint; // host:port
+  }
 }

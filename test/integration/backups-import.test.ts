@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import * as yaml from 'js-yaml';
 import { GO_KEY_RULES, type ImportItem, type ImportReport } from '../../src/gostore/index.js';
 import { createResourceStore, type ResourceStore } from '../../src/store/index.js';
 import { devEnv, repoRoot, uniqueName } from '../helpers/env.js';
@@ -235,6 +236,35 @@ describe('ks-upgrade backups import --from-go', () => {
       ]);
       assert.equal(viaFile.code, 0, viaFile.stdout + viaFile.stderr);
       assert.match(viaFile.stdout, new RegExp(`^imported 0, skipped ${goStore.size}, `, 'm'));
+
+      // `backups list` on the bucket names the Go objects and prints the S3 flags of the import.
+      const listConfig = path.join(dir, 's3-list.yaml');
+      await writeFile(
+        listConfig,
+        yaml.dump({
+          storage: {
+            s3: {
+              endpoint: env.s3Endpoint.replace('http://', ''),
+              disableSSL: true,
+              forcePathStyle: true,
+              region: env.s3Region,
+              bucket: env.s3Bucket,
+              prefix,
+              credentialsFile: credentials,
+            },
+          },
+        }),
+      );
+      const listed = await cli(['list', '--config', listConfig]);
+      assert.equal(listed.code, 0, listed.stderr);
+      assert.match(listed.stdout, /^core\.cluster\.kubeconfig\s+\d+\s+-\s+no\s+GO TOOL: core backup/m);
+      assert.ok(
+        listed.stdout.includes(
+          `ks-upgrade backups import --from-go s3://${env.s3Bucket}/${prefix} --go-endpoint ${env.s3Endpoint.replace('http://', '')} ` +
+            `--go-region ${env.s3Region} --go-path-style --go-disable-ssl [--go-credentials-file <file>] --cluster <cluster>`,
+        ),
+        listed.stdout,
+      );
 
       const denied = await cli(['import', ...s3Flags, '--cluster', 'host', '--config', await config(root)], {
         AWS_ACCESS_KEY_ID: env.s3AccessKeyId,
