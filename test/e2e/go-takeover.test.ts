@@ -60,10 +60,12 @@ interface Fleet {
   stop(): Promise<void>;
 }
 
-async function startFleet(
-  label: string,
-  appStore: { minioEndpoint: string; minioBucket: string } | undefined,
-) {
+/**
+ * A host + member fleet with the v3 fixture, the v3 app store's Secret and the v4 stand-ins.
+ * `createAppStore`: upload the app store's charts into `bucket` (one fleet does; both then read
+ * the same chart bytes).
+ */
+async function startFleet(label: string, bucket: string, createAppStore: boolean): Promise<Fleet> {
   const [host, member] = await Promise.all([
     startEphemeralCluster(`${label}-host`),
     startEphemeralCluster(`${label}-member`),
@@ -73,9 +75,9 @@ async function startFleet(
     { client: member.connection.client, kubeconfig: member.kubeconfig },
   );
   const kube = host.connection.client;
-  let store = appStore;
-  if (store) {
-    // The same v3 app store (same chart bytes) as the other fleet: only its Secret is needed here.
+  if (createAppStore) {
+    await startV3AppStore(kube, bucket);
+  } else {
     const env = devEnv();
     await kube.apply(SecretResource, {
       metadata: { name: 'minio', namespace: 'kubesphere-system' },
@@ -84,15 +86,13 @@ async function startFleet(
         secretkey: Buffer.from(env.s3SecretAccessKey).toString('base64'),
       },
     });
-  } else {
-    store = await startV3AppStore(kube, uniqueName('takeover-app-store'));
   }
   const controller = startStandInController(kube, { intervalMs: 200 });
   const standIns = startFleetStandIns(kube, member.connection.client);
   let standInsStopped: Promise<void> | undefined;
   const stopStandIns = (): Promise<void> =>
     (standInsStopped ??= Promise.all([controller.stop(), standIns.stop()]).then(() => undefined));
-  const fleet: Fleet = {
+  return {
     host,
     member,
     kube,
@@ -102,7 +102,6 @@ async function startFleet(
       await Promise.all([host.remove(), member.remove()]);
     },
   };
-  return { fleet, appStore: store };
 }
 
 /** Runs phases of every enabled job in this process, as the workflow's activities would. */
@@ -236,10 +235,10 @@ describe('taking over from the Go tool: post-upgrade on an imported Go store', (
   let registry: JobRegistry;
   let config: UpgradeConfig;
   let extensions: [string, string][];
-  let appStore: { minioEndpoint: string; minioBucket: string };
-  let oursAfterPost: Map<string, string>;
-  let storeA: ResourceStore;
-  let fleetA: Fleet;
+  let fleetA: Fleet | undefined;
+  let fleetB: Fleet | undefined;
+  let storeA: ResourceStore | undefined;
+  let oursAfterPost: Map<string, string> | undefined;
 
   const newStore = async (name: string): Promise<ResourceStore> =>
     createResourceStore({ local: { path: path.join(dir, name) }, encryption: { keyFile } });
@@ -250,16 +249,27 @@ describe('taking over from the Go tool: post-upgrade on an imported Go store', (
     await writeFile(keyFile, randomBytes(32), { mode: 0o600 });
     registry = new JobRegistry();
     registerBuiltinJobs(registry);
-    const started = await startFleet('takeover-a', undefined);
-    fleetA = started.fleet;
-    appStore = started.appStore;
+    const bucket = uniqueName('takeover-app-store');
+    // Both fleets at once: the machine's time goes into waits more than into CPU.
+    [fleetA, fleetB] = await Promise.all([
+      startFleet('takeover-a', bucket, true),
+      startFleet('takeover-b', bucket, false),
+    ]);
+    const env = devEnv();
     const file = path.join(dir, 'all-jobs.yaml');
     await writeFile(
       file,
       yaml.dump({
         jobs: {
           ...Object.fromEntries(registry.names().map((n) => [n, { enabled: true }])),
-          application: { enabled: true, dynamicOptions: { ...appStore, releaseNameConflicts: 'skip' } },
+          application: {
+            enabled: true,
+            dynamicOptions: {
+              minioEndpoint: env.s3Endpoint,
+              minioBucket: bucket,
+              releaseNameConflicts: 'skip',
+            },
+          },
         },
       }),
     );
@@ -269,21 +279,96 @@ describe('taking over from the Go tool: post-upgrade on an imported Go store', (
     );
   });
   after(async () => {
-    await fleetA.stop();
+    await Promise.all([fleetA?.stop(), fleetB?.stop()]);
   });
 
-  it('A: our own store through prepare-, pre- and post-upgrade', async () => {
-    storeA = await newStore('a');
-    await runPhases(fleetA.kube, storeA, config, registry, ['prepare-upgrade', 'pre-upgrade']);
-    await playCoreUpgrade(fleetA.kube, extensions);
-    await writeExtensionCharts(fleetA.kube, new Map(extensions));
-    await runPhases(fleetA.kube, storeA, config, registry, ['post-upgrade']);
-    oursAfterPost = await clusterState(fleetA.kube);
-    assert.ok(oursAfterPost.size > 100, `${oursAfterPost.size} objects`);
+  /** The v4 core "helm upgrade" between pre- and post-upgrade. */
+  const coreUpgrade = async (kube: ResourceClient): Promise<void> => {
+    await playCoreUpgrade(kube, extensions);
+    await writeExtensionCharts(kube, new Map(extensions));
+  };
+
+  it('post-upgrade on the imported Go store creates the same objects as on our own store', async () => {
+    assert.ok(fleetA && fleetB);
+    const a = fleetA;
+    const b = fleetB;
+    const env = devEnv();
+    const prefix = `${uniqueName('takeover')}/`;
+    const goDir = path.join(dir, 'go-after-pre');
+    try {
+      // A: our own store all the way. B, meanwhile: pre-upgrade, then the store the Go tool
+      // would have left, imported from a directory (twice) and from S3.
+      const [, imported] = await Promise.all([
+        (async () => {
+          storeA = await newStore('a');
+          await runPhases(a.kube, storeA, config, registry, ['prepare-upgrade', 'pre-upgrade']);
+          await coreUpgrade(a.kube);
+          await runPhases(a.kube, storeA, config, registry, ['post-upgrade']);
+          oursAfterPost = await clusterState(a.kube);
+        })(),
+        (async () => {
+          const own = await newStore('b-own');
+          await runPhases(b.kube, own, config, registry, ['prepare-upgrade', 'pre-upgrade']);
+          const go: GoStore = await goStoreFromOurs(own, CLUSTER);
+          assert.ok(go.size > 80, `${go.size} Go keys`);
+          await writeGoStoreDir(goDir, go);
+          await writeGoStoreS3(env.s3Bucket, prefix, go);
+          const digests = { dir: await dirDigest(goDir), s3: await s3Digest(env.s3Bucket, prefix) };
+
+          const store = await newStore('b-imported');
+          const report = await importGoStore({ source: new LocalGoStore(goDir), store, cluster: CLUSTER });
+          assertClean(report);
+          const again = await importGoStore({ source: new LocalGoStore(goDir), store, cluster: CLUSTER });
+          assert.equal(again.counts.imported, 0);
+          assert.equal(again.counts.skipped, go.size);
+
+          const fromS3 = await newStore('b-s3');
+          const s3Report = await importGoStore({
+            source: new S3GoStore({
+              bucket: env.s3Bucket,
+              prefix,
+              endpoint: env.s3Endpoint,
+              region: env.s3Region,
+              forcePathStyle: true,
+              disableSSL: true,
+            }),
+            store: fromS3,
+            cluster: CLUSTER,
+          });
+          assertClean(s3Report);
+          assert.deepEqual(
+            s3Report.items.map((i) => [i.goKey, i.outcome, i.key]),
+            report.items.map((i) => [i.goKey, i.outcome, i.key]),
+          );
+          for (const item of report.items) {
+            const [, scope = '', ...rest] = (item.key ?? '').split('/');
+            const open = (s: ResourceStore) =>
+              scope === '_shared' ? s.scope(CLUSTER, 'core').shared() : s.scope(CLUSTER, scope);
+            assert.deepEqual(
+              Buffer.from(await open(fromS3).loadRaw(rest.join('/'))),
+              Buffer.from(await open(store).loadRaw(rest.join('/'))),
+              item.goKey,
+            );
+          }
+          return { store, digests };
+        })(),
+      ]);
+      assert.ok(oursAfterPost && oursAfterPost.size > 100, `${oursAfterPost?.size ?? 0} objects`);
+
+      await coreUpgrade(b.kube);
+      await runPhases(b.kube, imported.store, config, registry, ['post-upgrade']);
+      assert.deepEqual(differences(oursAfterPost, await clusterState(b.kube)), []);
+
+      // The Go tool's store is untouched.
+      assert.deepEqual(await dirDigest(goDir), imported.digests.dir);
+      assert.deepEqual(await s3Digest(env.s3Bucket, prefix), imported.digests.s3);
+    } finally {
+      await purgeS3Prefix({ ...devS3Config(), prefix });
+    }
   });
 
-  it('A: a Go store of a finished post-upgrade, imported, makes post-upgrade a no-op', async () => {
-    assert.ok(storeA, 'needs A');
+  it('a Go store of a finished post-upgrade, imported, makes post-upgrade a no-op', async () => {
+    assert.ok(fleetA && storeA, 'needs the first test');
     const go = await goStoreFromOurs(storeA, CLUSTER);
     // The keys the Go tool writes in (or at the end of) post-upgrade are all there.
     for (const k of [
@@ -320,82 +405,6 @@ describe('taking over from the Go tool: post-upgrade on an imported Go store', (
         logs.some((l) => l.startsWith(`info: job ${job} already done at `)),
         `${job} saw the Go tool's done marker`,
       );
-    }
-  });
-
-  it('B: post-upgrade on the imported Go store creates the same objects as on our own store', async () => {
-    assert.ok(oursAfterPost, 'needs A');
-    await fleetA.stop();
-    const { fleet } = await startFleet('takeover-b', appStore);
-    fleetA = fleet; // stopped by after()
-    const own = await newStore('b-own');
-    await runPhases(fleet.kube, own, config, registry, ['prepare-upgrade', 'pre-upgrade']);
-
-    // What the Go tool would have left after its pre-upgrade, in a directory and in a bucket.
-    const go: GoStore = await goStoreFromOurs(own, CLUSTER);
-    assert.ok(go.size > 80, `${go.size} Go keys`);
-    const goDir = path.join(dir, 'go-after-pre');
-    await writeGoStoreDir(goDir, go);
-    const env = devEnv();
-    const prefix = `${uniqueName('takeover')}/`;
-    await writeGoStoreS3(env.s3Bucket, prefix, go);
-    try {
-      const digest = await dirDigest(goDir);
-      const s3digest = await s3Digest(env.s3Bucket, prefix);
-      const imported = await newStore('b-imported');
-      const report = await importGoStore({
-        source: new LocalGoStore(goDir),
-        store: imported,
-        cluster: CLUSTER,
-      });
-      assertClean(report);
-      const again = await importGoStore({
-        source: new LocalGoStore(goDir),
-        store: imported,
-        cluster: CLUSTER,
-      });
-      assert.equal(again.counts.imported, 0);
-      assert.equal(again.counts.skipped, go.size);
-
-      const fromS3 = await newStore('b-s3');
-      const s3Report = await importGoStore({
-        source: new S3GoStore({
-          bucket: env.s3Bucket,
-          prefix,
-          endpoint: env.s3Endpoint,
-          region: env.s3Region,
-          forcePathStyle: true,
-          disableSSL: true,
-        }),
-        store: fromS3,
-        cluster: CLUSTER,
-      });
-      assertClean(s3Report);
-      assert.deepEqual(
-        s3Report.items.map((i) => [i.goKey, i.outcome, i.key]),
-        report.items.map((i) => [i.goKey, i.outcome, i.key]),
-      );
-      for (const item of report.items) {
-        const [, scope = '', ...rest] = (item.key ?? '').split('/');
-        const open = (s: ResourceStore) =>
-          scope === '_shared' ? s.scope(CLUSTER, 'core').shared() : s.scope(CLUSTER, scope);
-        assert.deepEqual(
-          Buffer.from(await open(fromS3).loadRaw(rest.join('/'))),
-          Buffer.from(await open(imported).loadRaw(rest.join('/'))),
-          item.goKey,
-        );
-      }
-
-      await playCoreUpgrade(fleet.kube, extensions);
-      await writeExtensionCharts(fleet.kube, new Map(extensions));
-      await runPhases(fleet.kube, imported, config, registry, ['post-upgrade']);
-      assert.deepEqual(differences(oursAfterPost, await clusterState(fleet.kube)), []);
-
-      // The Go tool's store is untouched.
-      assert.deepEqual(await dirDigest(goDir), digest);
-      assert.deepEqual(await s3Digest(env.s3Bucket, prefix), s3digest);
-    } finally {
-      await purgeS3Prefix({ ...devS3Config(), prefix });
     }
   });
 });
