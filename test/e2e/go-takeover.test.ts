@@ -9,7 +9,7 @@
 // imported: post-upgrade on it is a no-op for the cluster.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -280,6 +280,7 @@ describe('taking over from the Go tool: post-upgrade on an imported Go store', (
   });
   after(async () => {
     await Promise.all([fleetA?.stop(), fleetB?.stop()]);
+    await rm(dir, { recursive: true, force: true });
   });
 
   /** The v4 core "helm upgrade" between pre- and post-upgrade. */
