@@ -201,7 +201,7 @@ withCommon(
 
 program
   .command('backups')
-  .description('list, show or verify the backup store (ks-upgrade backups --help)')
+  .description("list, show or verify the backup store, or import the Go tool's (ks-upgrade backups --help)")
   .helpOption(false)
   .allowUnknownOption()
   .allowExcessArguments()
