@@ -20,6 +20,7 @@ import { checkKsVersion, detectCoreUpgrade } from '../../src/upgrade/checks.js';
 import { clientForCluster, closeClusterClients } from '../../src/kubesphere/clusters.js';
 import { getClusterConfiguration, isHostCluster } from '../../src/kubesphere/index.js';
 import { getPath } from '../../src/util/object.js';
+import { allGenerated, generateIamObjects } from '../fixtures/kubesphere-v3/generate.js';
 import { startStandInController } from '../fixtures/kubesphere-v4/controller.js';
 import type { ResourceClient } from '../../src/kube/client.js';
 import type { KubeObject } from '../../src/kube/types.js';
@@ -113,7 +114,10 @@ describe('KubeSphere v3 fixture', () => {
   });
 });
 
-/** Every object of the v3 fixture files (and of the gateway job's v1alpha1 Gateway file). */
+/**
+ * Every object of the v3 fixture files, of the gateway job's v1alpha1 Gateway file and a few of the
+ * generated scale fixture.
+ */
 function fixtureObjects(): { file: string; obj: KubeObject }[] {
   const files = [
     ...readdirSync(path.join(V3, 'objects'))
@@ -122,11 +126,15 @@ function fixtureObjects(): { file: string; obj: KubeObject }[] {
       .map((f) => path.join(V3, 'objects', f)),
     path.join(V3, 'gateways.gateway.kubesphere.io.yaml'),
   ];
-  return files.flatMap((file) =>
-    readYamlDocuments(file)
-      .filter((obj) => obj.kind !== 'CustomResourceDefinition')
-      .map((obj) => ({ file: path.basename(file), obj })),
-  );
+  const generated = allGenerated(generateIamObjects({ users: 2, loginRecordEvery: 1 }));
+  return [
+    ...files.flatMap((file) =>
+      readYamlDocuments(file)
+        .filter((obj) => obj.kind !== 'CustomResourceDefinition')
+        .map((obj) => ({ file: path.basename(file), obj })),
+    ),
+    ...generated.map((obj) => ({ file: 'generate.ts', obj })),
+  ];
 }
 
 /**
