@@ -77,6 +77,12 @@ async function withCoreDeps<T>(
         ...(input.kube?.inCluster ? { inCluster: true } : {}),
       },
     });
+    // Heartbeat all along, with the latest detail: pulling a chart or reading the release can take
+    // longer than a heartbeat timeout on a busy worker, and a silent step would be retried.
+    let detail = 'starting';
+    const ticker = setInterval(() => {
+      ctx.heartbeat(detail);
+    }, tickMs());
     try {
       return await fn({
         helm,
@@ -84,13 +90,15 @@ async function withCoreDeps<T>(
         store: store.scope(input.cluster, CORE_STORE_SCOPE),
         config,
         logger: h.logger(),
-        heartbeat: (detail) => {
-          ctx.heartbeat(detail);
+        heartbeat: (d) => {
+          detail = d;
+          ctx.heartbeat(d);
         },
         signal: ctx.cancellationSignal,
         pollMs: tickMs(),
       });
     } finally {
+      clearInterval(ticker);
       await helm.close();
     }
   } catch (err) {

@@ -16,7 +16,7 @@ import {
   CustomResourceDefinitionResource,
   DeploymentResource,
 } from '../../src/api/core.js';
-import { RepositoryResource } from '../../src/api/v4/index.js';
+import { GlobalRoleResource, RepositoryResource, WorkspaceTemplateResource } from '../../src/api/v4/index.js';
 import type { HelmUpgradeConfig } from '../../src/config/types.js';
 import { buildHelmUpgrade } from '../../src/config/load.js';
 import { HELM_INSTALL_HINT, HelmNotFoundError, HelmSession, findHelmBinary } from '../../src/helm/cli.js';
@@ -63,7 +63,16 @@ describe('core upgrade with the real helm (library)', () => {
   let store: ResourceStore;
   let rootStore: ResourceStore;
   let session: HelmSession;
+  const cleanup: (() => Promise<void>)[] = [];
   let kubeconfigBefore: string;
+  /** What the upgrade takes over from the v3 release, as it was before (content, not metadata). */
+  let adoptedBefore: unknown;
+  const adopted = async (): Promise<unknown> => {
+    const kube = cluster.connection.client;
+    const role = await kube.get(GlobalRoleResource, 'platform-admin');
+    const ws = await kube.get(WorkspaceTemplateResource, 'system-workspace');
+    return { rules: role.rules, spec: ws.spec, labels: ws.metadata.labels };
+  };
 
   const config = (extra: Partial<HelmUpgradeConfig> = {}): HelmUpgradeConfig => ({
     ...buildHelmUpgrade({}),
@@ -84,6 +93,7 @@ describe('core upgrade with the real helm (library)', () => {
 
   before(async () => {
     cluster = await startEphemeralCluster('helm-core');
+    cleanup.push(() => cluster.remove());
     const kube = cluster.connection.client;
     await installKubeSphereV3(kube);
     charts = await buildKsCoreCharts(tools.helm);
@@ -105,12 +115,13 @@ describe('core upgrade with the real helm (library)', () => {
     });
     assert.deepEqual(prepare.outcomes, ['succeeded']);
     session = await HelmSession.open({ binary: tools.helm, kube: { kubeconfig: cluster.kubeconfig } });
+    cleanup.push(() => session.close());
     kubeconfigBefore =
       (await kube.get(ConfigMapResource, 'kubesphere-config', NS)).data?.['kubesphere.yaml'] ?? '';
+    adoptedBefore = await adopted();
   });
   after(async () => {
-    await session.close();
-    await cluster.remove();
+    for (const step of cleanup.reverse()) await step();
   });
 
   it('the v3 chart installs as a real release that the ksVersion validator and the jobs read', async () => {
@@ -289,6 +300,11 @@ describe('core upgrade with the real helm (library)', () => {
     );
     const apiserver = await kube.get(DeploymentResource, 'ks-apiserver', NS);
     assert.equal(apiserver.spec?.template?.spec?.containers?.[0]?.image, 'kubesphere/ks-apiserver:v3.4.1');
+    assert.deepEqual(
+      await adopted(),
+      adoptedBefore,
+      'the adopted GlobalRole and WorkspaceTemplate as before',
+    );
     assert.equal(
       await kube.tryGet(RepositoryResource, 'extensions-museum'),
       undefined,
