@@ -293,6 +293,21 @@ function checkHelmUpgrade(upgrade: MapNode | undefined, problems: ProblemCollect
       'write chart: ks-core, or remove upgrade.helm.repo to use the chart reference as it is',
     );
   }
+  for (const key of ['repo', 'chart'] as const) {
+    const node = helm.entries.get(key);
+    if (
+      node?.kind === 'scalar' &&
+      typeof node.value === 'string' &&
+      /^[a-z][a-z0-9+.-]*:\/\/[^/]*@/i.test(node.value)
+    ) {
+      problems.at(
+        node.at,
+        joinPath('upgrade.helm', key),
+        'the URL holds credentials, which would end up on helm’s command line',
+        'remove user:password@ from the URL and log in as the worker user instead (`helm registry login`, or `helm repo add --username`)',
+      );
+    }
+  }
   const timeout = helm.entries.get('timeout');
   if (timeout !== undefined && durationOf(timeout) === 0) {
     problems.at(

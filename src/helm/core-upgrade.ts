@@ -709,6 +709,27 @@ export async function rollbackCore(deps: CoreUpgradeDeps, runId: string): Promis
   };
 }
 
+// Fields the API server assigns and then refuses to change. An object that helm deleted and a
+// rollback created again has new values there; the restore keeps them.
+const SERVER_ASSIGNED: Record<string, string[]> = {
+  Service: [
+    'spec.clusterIP',
+    'spec.clusterIPs',
+    'spec.ipFamilies',
+    'spec.ipFamilyPolicy',
+    'spec.healthCheckNodePort',
+  ],
+  PersistentVolumeClaim: ['spec.volumeName'],
+  Job: ['spec.selector', 'spec.template.metadata.labels'],
+};
+
+function serverAssigned(kind: string, live: Record<string, unknown>): [string, unknown][] {
+  return (SERVER_ASSIGNED[kind] ?? []).flatMap((field) => {
+    const value = getPath(live, field.split('.'));
+    return value === undefined ? [] : [[field, value] as [string, unknown]];
+  });
+}
+
 /** Puts every snapshot object back (reverse manifest order); removes those that did not exist. */
 async function restoreSnapshot(
   deps: CoreUpgradeDeps,
@@ -731,11 +752,13 @@ async function restoreSnapshot(
     } else {
       await deps.kube.mutate(rt, entry.name, entry.namespace, (current) => {
         const keep = current as unknown as Record<string, unknown>;
+        const assigned = serverAssigned(entry.kind, keep);
         for (const key of Object.keys(keep)) {
           if (!['apiVersion', 'kind', 'metadata', 'status'].includes(key)) Reflect.deleteProperty(keep, key);
         }
-        const { metadata, ...content } = saved as KubeObject & Record<string, unknown>;
+        const { metadata, ...content } = structuredClone(saved) as KubeObject & Record<string, unknown>;
         Object.assign(keep, content);
+        for (const [field, value] of assigned) setPath(keep, field, value);
         current.metadata.labels = metadata.labels;
         current.metadata.annotations = metadata.annotations;
       });

@@ -15,6 +15,7 @@ import {
   ConfigMapResource,
   CustomResourceDefinitionResource,
   DeploymentResource,
+  ServiceResource,
 } from '../../src/api/core.js';
 import { GlobalRoleResource, RepositoryResource, WorkspaceTemplateResource } from '../../src/api/v4/index.js';
 import type { HelmUpgradeConfig } from '../../src/config/types.js';
@@ -305,6 +306,9 @@ describe('core upgrade with the real helm (library)', () => {
       adoptedBefore,
       'the adopted GlobalRole and WorkspaceTemplate as before',
     );
+    // v3 only: deleted by the upgrade, created again (new cluster IP) and restored.
+    const backend = await kube.get(ServiceResource, 'default-http-backend', 'kubesphere-controls-system');
+    assert.equal(backend.metadata.labels?.component, 'kubesphere-router');
     assert.equal(
       await kube.tryGet(RepositoryResource, 'extensions-museum'),
       undefined,

@@ -115,6 +115,17 @@ describe('config: upgrade.helm', () => {
     assert.match(found[2]?.hint ?? '', /plainHttp/, 'the typo gets a suggestion');
   });
 
+  it('a chart or repository URL with credentials is refused (they would be on the command line)', () => {
+    const found = problems(
+      'upgrade:\n  helm:\n    chart: ks-core\n    repo: https://bob:s3cret@charts.example\n    version: 1.1.4\n',
+    );
+    assert.deepEqual(
+      found.map((p) => [p.line, p.path]),
+      [[4, 'upgrade.helm.repo']],
+    );
+    assert.ok(!found[0]?.message.includes('s3cret'), 'the message does not repeat the password');
+  });
+
   it('workflow input accepts gate helm', () => {
     assert.deepEqual(validateUpgradeInput({ cluster: 'host', gate: 'helm' }), []);
   });
