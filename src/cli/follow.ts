@@ -113,6 +113,10 @@ export async function follow(handle: WorkflowHandle, io: Io, o: FollowOptions): 
               `   ks-upgrade gate ${progress.cluster}\n`,
           );
           if (o.interactive) await promptGate(handle, io);
+        } else if (progress.status === 'AwaitingCoreUpgrade' && progress.gate.mode === 'helm') {
+          io.stdout.write(
+            `\n⏳ upgrading KubeSphere core (helm upgrade ks-core), then waiting for the rollout…\n`,
+          );
         } else if (progress.status === 'AwaitingCoreUpgrade') {
           io.stdout.write(`\n⏳ waiting until KubeSphere v4 core runs on the cluster (detect gate)…\n`);
         } else if (progress.status === 'RollingBack') {
