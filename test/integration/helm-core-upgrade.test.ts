@@ -17,6 +17,7 @@ import {
   DeploymentResource,
   ServiceResource,
 } from '../../src/api/core.js';
+import { ClusterConfigurationResource } from '../../src/api/v3/index.js';
 import { GlobalRoleResource, RepositoryResource, WorkspaceTemplateResource } from '../../src/api/v4/index.js';
 import type { HelmUpgradeConfig } from '../../src/config/types.js';
 import { buildHelmUpgrade } from '../../src/config/load.js';
@@ -38,7 +39,7 @@ import {
 import { lastDeployedRelease } from '../../src/helm/release.js';
 import { iamJobFactory } from '../../src/jobs/iam/index.js';
 import type { ResourceStore } from '../../src/store/index.js';
-import { checkKsVersion } from '../../src/upgrade/checks.js';
+import { checkKsVersion, detectCoreUpgrade } from '../../src/upgrade/checks.js';
 import {
   KS_CORE_V3,
   KS_CORE_V4,
@@ -47,6 +48,7 @@ import {
   installKsCoreV3Release,
   pushChart,
 } from '../fixtures/ks-core-charts.js';
+import { startStandInController } from '../fixtures/kubesphere-v4/controller.js';
 import { startEphemeralCluster, type EphemeralCluster } from '../helpers/cluster.js';
 import { helmTools } from '../helpers/env.js';
 import { runSingleJob } from '../helpers/jobs.js';
@@ -321,5 +323,72 @@ describe('core upgrade with the real helm (library)', () => {
     // A run that never upgraded has nothing to roll back.
     assert.equal((await rollbackCore(deps(), 'run-never')).rolledBack, false);
     assert.equal(KS_CORE.name, 'ks-core');
+  });
+});
+
+describe('core upgrade of a member cluster (library)', () => {
+  const tools = helmTools();
+  const cleanup: (() => Promise<void>)[] = [];
+  after(async () => {
+    for (const step of cleanup.reverse()) await step();
+  });
+
+  it('a member gets role member and ks-agent instead of ks-apiserver, and v4 is detected on it', async () => {
+    const cluster = await startEphemeralCluster('helm-member');
+    cleanup.push(() => cluster.remove());
+    const kube = cluster.connection.client;
+    await installKubeSphereV3(kube);
+    await kube.patch(ClusterConfigurationResource, 'ks-installer', NS, {
+      spec: { multicluster: { clusterRole: 'member' } },
+    });
+    await kube.mutate(ConfigMapResource, 'kubesphere-config', NS, (cm) => {
+      const text = cm.data?.['kubesphere.yaml'] ?? '';
+      cm.data = { ...cm.data, 'kubesphere.yaml': text.replace('clusterRole: host', 'clusterRole: member') };
+    });
+    const charts = await buildKsCoreCharts(tools.helm);
+    await installKsCoreV3Release(kube, {
+      helm: tools.helm,
+      kubeconfig: cluster.kubeconfig,
+      chart: charts.v3,
+    });
+    const { store: rootStore } = await encryptedTempStore('helm-member-');
+    const prepare = await runSingleJob('prepare-upgrade', {
+      factory: iamJobFactory,
+      config: { enabled: true, priority: 999, dynamicOptions: {} },
+      kube,
+      store: rootStore,
+    });
+    assert.deepEqual(prepare.outcomes, ['succeeded']);
+    const session = await HelmSession.open({ binary: tools.helm, kube: { kubeconfig: cluster.kubeconfig } });
+    cleanup.push(() => session.close());
+    const config: HelmUpgradeConfig = {
+      ...buildHelmUpgrade({}),
+      chart: charts.v4,
+      binary: tools.helm,
+      timeout: 120_000,
+    };
+    await applyCrds(kube, await chartCrds(session, charts.v4));
+    const done = await upgradeCore(
+      { helm: session, kube, store: rootStore.scope('member', CORE_STORE_SCOPE), config, pollMs: 200 },
+      { runId: 'member-run', attempt: 1 },
+    );
+    assert.equal(done.ranHelm, true);
+    assert.deepEqual(await releaseValues(session), coreValues({ multicluster: { role: 'member' } }, {}));
+    assert.ok(await kube.tryGet(DeploymentResource, 'ks-agent', NS));
+    assert.equal(
+      await kube.tryGet(DeploymentResource, 'ks-apiserver', NS),
+      undefined,
+      'v4 has none on a member',
+    );
+
+    const controller = startStandInController(kube, { intervalMs: 200 });
+    cleanup.push(() => controller.stop());
+    const deadline = Date.now() + 60_000;
+    let last = await detectCoreUpgrade(kube);
+    while (!last.ok && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 300));
+      last = await detectCoreUpgrade(kube);
+    }
+    assert.deepEqual(last, { ok: true, reason: 'ks-core v4.1.3 deployed and ks-agent ready' });
   });
 });
