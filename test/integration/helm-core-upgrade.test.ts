@@ -38,6 +38,7 @@ import {
 } from '../../src/helm/core-upgrade.js';
 import { lastDeployedRelease } from '../../src/helm/release.js';
 import { iamJobFactory } from '../../src/jobs/iam/index.js';
+import type { ResourceClient } from '../../src/kube/client.js';
 import type { ResourceStore } from '../../src/store/index.js';
 import { checkKsVersion, detectCoreUpgrade } from '../../src/upgrade/checks.js';
 import {
@@ -57,6 +58,20 @@ import { encryptedTempStore } from '../helpers/storage.js';
 
 const run = promisify(execFile);
 const NS = 'kubesphere-system';
+
+/**
+ * What prepare-upgrade does before any core upgrade: the iam job adopts kubesphere-config (and
+ * more) into the ks-core release, so that the v4 chart may take it over.
+ */
+async function adoptIntoRelease(kube: ResourceClient, store: ResourceStore): Promise<void> {
+  const prepare = await runSingleJob('prepare-upgrade', {
+    factory: iamJobFactory,
+    config: { enabled: true, priority: 999, dynamicOptions: {} },
+    kube,
+    store,
+  });
+  assert.deepEqual(prepare.outcomes, ['succeeded']);
+}
 
 describe('core upgrade with the real helm (library)', () => {
   const tools = helmTools();
@@ -108,15 +123,7 @@ describe('core upgrade with the real helm (library)', () => {
     ociChart = await pushChart(tools.helm, charts.v4, tools.registry);
     ({ store: rootStore } = await encryptedTempStore('helm-core-'));
     store = rootStore.scope('host', CORE_STORE_SCOPE);
-    // What prepare-upgrade does before any core upgrade: the iam job adopts kubesphere-config (and
-    // more) into the ks-core release, so that the v4 chart may take it over.
-    const prepare = await runSingleJob('prepare-upgrade', {
-      factory: iamJobFactory,
-      config: { enabled: true, priority: 999, dynamicOptions: {} },
-      kube,
-      store: rootStore,
-    });
-    assert.deepEqual(prepare.outcomes, ['succeeded']);
+    await adoptIntoRelease(kube, rootStore);
     session = await HelmSession.open({ binary: tools.helm, kube: { kubeconfig: cluster.kubeconfig } });
     cleanup.push(() => session.close());
     kubeconfigBefore =
@@ -352,13 +359,7 @@ describe('core upgrade of a member cluster (library)', () => {
       chart: charts.v3,
     });
     const { store: rootStore } = await encryptedTempStore('helm-member-');
-    const prepare = await runSingleJob('prepare-upgrade', {
-      factory: iamJobFactory,
-      config: { enabled: true, priority: 999, dynamicOptions: {} },
-      kube,
-      store: rootStore,
-    });
-    assert.deepEqual(prepare.outcomes, ['succeeded']);
+    await adoptIntoRelease(kube, rootStore);
     const session = await HelmSession.open({ binary: tools.helm, kube: { kubeconfig: cluster.kubeconfig } });
     cleanup.push(() => session.close());
     const config: HelmUpgradeConfig = {
