@@ -17,6 +17,7 @@ import { buildUpgradePlan, loadUpgradeConfig, type UpgradePlan } from '../src/up
 import { clusterConnection, sharedStore } from '../src/upgrade/runtime.js';
 import { executeJobPhase, type StepResult } from '../src/upgrade/step.js';
 import { sleep } from '../src/util/concurrency.js';
+import { createCoreUpgradeActivities } from './core-upgrade.js';
 
 /** Input of the `runJobPhase` activity. */
 export interface JobPhaseRequest {
@@ -102,6 +103,8 @@ export function createActivities(deps: { registry?: JobRegistry } = {}) {
   const registry = deps.registry ?? defaultRegistry;
 
   return {
+    ...createCoreUpgradeActivities({ registry, toFailure, logger: activityLogger }),
+
     /** Loads and validates the config, and plans the jobs (dry run: asks each job what it would do). */
     async planUpgrade(input: UpgradeClusterInput): Promise<UpgradePlan> {
       try {

@@ -1,6 +1,7 @@
 // Messages of the upgradeCluster workflow: the operator's `resolve` update (and its signal twin),
 // the `coreUpgraded` gate signal, and the `progress` query. Shared by the workflow and clients.
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { GateMode } from '../src/config/types.js';
 import type { JobOutcome } from '../src/jobs/runner.js';
 import type { Phase } from '../src/jobs/types.js';
 import type { UpgradePlan } from '../src/upgrade/plan.js';
@@ -55,7 +56,7 @@ export interface StepProgress {
 }
 
 export interface GateProgress {
-  mode: 'signal' | 'detect' | 'none';
+  mode: GateMode;
   state: 'pending' | 'waiting' | 'passed';
   passedAt?: string;
   detail?: string;

@@ -15,6 +15,7 @@ import {
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { UpgradeActivities } from '../activities/index.js';
+import type { GateMode } from '../src/config/types.js';
 import type { Phase } from '../src/jobs/types.js';
 import { DEFAULT_PHASES, validateUpgradeInput, type UpgradeClusterInput } from '../src/upgrade/input.js';
 import type { PlannedJobSteps, UpgradePlan } from '../src/upgrade/plan.js';
@@ -165,6 +166,10 @@ export async function upgradeCluster(input: UpgradeClusterInput): Promise<Upgrad
   const control = proxyActivities<UpgradeActivities>(base);
   // Validators may wait for the extensions-museum sync (watchTimeout, 30m in the defaults).
   const checks = proxyActivities<UpgradeActivities>({ ...base, startToCloseTimeout: '3h' });
+  // Gate helm: helm's own --timeout (upgrade.helm.timeout) bounds each step inside; heartbeats
+  // notice a dead worker. Set once the core upgrade was tried: abort then rolls core back first.
+  const core = proxyActivities<UpgradeActivities>({ ...base, startToCloseTimeout: '3h' });
+  let coreUpgradeTried = false;
 
   const setStatus = (status: UpgradeStatus, phase?: Phase, job?: string): void => {
     state.status = status;
@@ -323,6 +328,7 @@ export async function upgradeCluster(input: UpgradeClusterInput): Promise<Upgrad
         .map((s) => s.job),
     );
     const results: StepProgress[] = [];
+    if (coreUpgradeTried) results.push(await rollbackCoreStep());
     for (const pj of [...plan.jobs].reverse()) {
       if (!touched.has(pj.name) || !pj.phases.includes('rollback')) continue;
       const step = stepOf('rollback', pj.name);
@@ -345,6 +351,29 @@ export async function upgradeCluster(input: UpgradeClusterInput): Promise<Upgrad
       results.push(step);
     }
     return results;
+  };
+
+  /** Gate helm's undo, before the jobs' rollbacks: ks-core back to its revision before the upgrade. */
+  const rollbackCoreStep = async (): Promise<StepProgress> => {
+    const step: StepProgress = {
+      phase: 'rollback',
+      job: 'ks-core',
+      state: 'running',
+      attempts: 1,
+      runs: 1,
+      startedAt: now(),
+    };
+    setStatus('RollingBack', 'rollback', 'ks-core');
+    try {
+      const res = await core.rollbackCoreRelease({ input, attempt: 1 });
+      step.state = 'rolled-back';
+      step.reason = res.reason;
+    } catch (err) {
+      step.state = 'rollback-failed';
+      step.lastError = failureOf(err, 3).message;
+    }
+    step.endedAt = now();
+    return step;
   };
 
   let plan: UpgradePlan | undefined;
@@ -423,6 +452,8 @@ export async function upgradeCluster(input: UpgradeClusterInput): Promise<Upgrad
         continue;
       }
       ph.state = 'running';
+      // As KubeSphere's upgrade.sh: the v4 CRDs go in after prepare-upgrade, before pre-upgrade.
+      if (phase === 'pre-upgrade' && gated && gateMode === 'helm') await applyCoreCrds();
       for (const pj of plan.jobs) {
         if (pj.enabled && pj.phases.includes(phase)) await runStep(pj, phase);
       }
@@ -472,10 +503,67 @@ export async function upgradeCluster(input: UpgradeClusterInput): Promise<Upgrad
     throw err;
   }
 
-  async function passGate(mode: 'signal' | 'detect' | 'none'): Promise<void> {
+  /** A failed gate step goes to the operator: retry or skip (returned), or abort (thrown). */
+  async function gateStepFailed(err: unknown): Promise<'retry' | 'skip'> {
+    if (isCancellation(err)) throw err;
+    const f = failureOf(err, 3);
+    const d = await decide({
+      phase: 'gate',
+      error: f.message,
+      ...(f.hint ? { hint: f.hint } : {}),
+      allowed: ['retry', 'skip', 'abort'],
+    });
+    if (d.action === 'abort') throw new AbortRequested(d);
+    return d.action === 'skip' ? 'skip' : 'retry';
+  }
+
+  /** Gate helm, first step: the target chart's v4 CRDs (server-side apply). */
+  async function applyCoreCrds(): Promise<void> {
+    for (;;) {
+      setStatus('Running', 'pre-upgrade');
+      setCurrentDetails(
+        `**Applying** the KubeSphere v4 CRDs of the target ks-core chart on \`${input.cluster}\`.`,
+      );
+      try {
+        const res = await core.applyCoreCrds({ input, attempt: 1 });
+        state.gate.detail = `applied ${res.crds} CRDs of ${res.chart}`;
+        return;
+      } catch (err) {
+        if ((await gateStepFailed(err)) === 'skip') return;
+      }
+    }
+  }
+
+  async function passGate(mode: GateMode): Promise<void> {
     if (mode === 'none') return;
     state.gate.state = 'waiting';
-    if (mode === 'signal') {
+    if (mode === 'helm') {
+      // Each operator retry is a new attempt: helm runs at most once per attempt (the activity
+      // recognises its own earlier run after a crash), and never again once ks-core is at the target.
+      for (let attempt = 1; ; attempt++) {
+        setStatus('AwaitingCoreUpgrade');
+        setCurrentDetails(
+          `### \`${input.cluster}\`: upgrading KubeSphere core (helm upgrade ks-core, attempt ${attempt})`,
+        );
+        try {
+          coreUpgradeTried = true;
+          const up = await core.upgradeCoreRelease({ input, attempt });
+          state.gate.detail = `ks-core revision ${up.revision} (${up.chart}): ${up.reason}`;
+          setCurrentDetails(
+            `### \`${input.cluster}\`: ks-core revision ${up.revision} deployed; waiting for the rollout`,
+          );
+          const detectMs = ms(input.tuning?.detectTimeout, 2 * 3_600_000);
+          const res = await proxyActivities<UpgradeActivities>({
+            ...base,
+            startToCloseTimeout: detectMs + 60_000,
+          }).waitForCoreUpgrade({ input, timeoutMs: detectMs });
+          state.gate.detail += `; ${res.reason}`;
+          break;
+        } catch (err) {
+          if ((await gateStepFailed(err)) === 'skip') break;
+        }
+      }
+    } else if (mode === 'signal') {
       for (;;) {
         setStatus('AwaitingCoreUpgrade');
         setCurrentDetails(
@@ -511,16 +599,7 @@ export async function upgradeCluster(input: UpgradeClusterInput): Promise<Upgrad
           state.gate.detail = res.reason;
           break;
         } catch (err) {
-          if (isCancellation(err)) throw err;
-          const f = failureOf(err, 3);
-          const d = await decide({
-            phase: 'gate',
-            error: f.message,
-            ...(f.hint ? { hint: f.hint } : {}),
-            allowed: ['retry', 'skip', 'abort'],
-          });
-          if (d.action === 'abort') throw new AbortRequested(d);
-          if (d.action === 'skip') break;
+          if ((await gateStepFailed(err)) === 'skip') break;
         }
       }
     }

@@ -128,6 +128,10 @@ export async function follow(handle: WorkflowHandle, io: Io, o: FollowOptions): 
               `   ks-upgrade gate ${progress.cluster}\n`,
           );
           if (o.interactive) await promptGate(handle, io, o.signal);
+        } else if (progress.status === 'AwaitingCoreUpgrade' && progress.gate.mode === 'helm') {
+          io.stdout.write(
+            `\n⏳ upgrading KubeSphere core (helm upgrade ks-core), then waiting for the rollout…\n`,
+          );
         } else if (progress.status === 'AwaitingCoreUpgrade') {
           io.stdout.write(`\n⏳ waiting until KubeSphere v4 core runs on the cluster (detect gate)…\n`);
         } else if (progress.status === 'RollingBack') {

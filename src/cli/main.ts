@@ -52,8 +52,8 @@ function allowEmptyOption(): Option {
 function gateOption(): Option {
   return new Option(
     '--gate <mode>',
-    'between pre- and post-upgrade: wait for a signal, detect v4 core, or none',
-  ).choices(['signal', 'detect', 'none']);
+    'between pre- and post-upgrade: wait for a signal, detect v4 core, run the ks-core upgrade (helm), or none',
+  ).choices(['signal', 'detect', 'helm', 'none']);
 }
 
 /** Runs a command body and turns errors into the documented exit codes. */

@@ -23,6 +23,7 @@ import {
 import type {
   ClusterScheduling,
   ExtensionRef,
+  HelmUpgradeConfig,
   JobConfig,
   RetryConfig,
   S3StorageConfig,
@@ -369,6 +370,80 @@ function checkSemantics(
   const storage = childMap(root, 'storage');
   checkEncryption(childMap(storage, 'encryption'), problems);
   checkS3Credentials(childMap(storage, 's3'), problems);
+  checkHelmUpgrade(childMap(root, 'upgrade'), problems);
+}
+
+/** Gate `helm` needs a chart; a repository or OCI chart needs a pinned version; `set` paths are dotted keys. */
+function checkHelmUpgrade(upgrade: MapNode | undefined, problems: ProblemCollector): void {
+  if (upgrade === undefined) return;
+  const gate = upgrade.entries.get('gate');
+  const helm = childMap(upgrade, 'helm');
+  const chart = helm?.entries.get('chart');
+  if (gate?.kind === 'scalar' && gate.value === 'helm' && !isGiven(chart)) {
+    problems.at(
+      gate.at,
+      'upgrade.gate',
+      'gate helm runs the ks-core upgrade itself, but upgrade.helm.chart is not set',
+      'set upgrade.helm.chart to the target ks-core chart (a .tgz file, an oci:// reference, a chart URL, ' +
+        'or a chart name with upgrade.helm.repo), or choose gate signal or detect',
+    );
+  }
+  if (helm === undefined) return;
+  const repo = helm.entries.get('repo');
+  const version = helm.entries.get('version');
+  const chartText = chart?.kind === 'scalar' && typeof chart.value === 'string' ? chart.value : '';
+  if (!isGiven(version) && (isGiven(repo) || chartText.startsWith('oci://'))) {
+    const node = isGiven(repo) ? repo : (chart ?? helm);
+    problems.at(
+      node.at,
+      isGiven(repo) ? 'upgrade.helm.repo' : 'upgrade.helm.chart',
+      `a chart from ${isGiven(repo) ? 'a repository' : 'an OCI registry'} needs upgrade.helm.version`,
+      'pin the chart version, e.g. version: "1.1.4", so every cluster of a fleet gets the same chart',
+    );
+  }
+  if (isGiven(repo) && (chartText.includes('://') || chartText.endsWith('.tgz') || chartText.includes('/'))) {
+    problems.at(
+      chart?.at ?? helm.at,
+      'upgrade.helm.chart',
+      `with upgrade.helm.repo, chart must be a chart name in that repository, not ${JSON.stringify(chartText)}`,
+      'write chart: ks-core, or remove upgrade.helm.repo to use the chart reference as it is',
+    );
+  }
+  for (const key of ['repo', 'chart'] as const) {
+    const node = helm.entries.get(key);
+    if (
+      node?.kind === 'scalar' &&
+      typeof node.value === 'string' &&
+      /^[a-z][a-z0-9+.-]*:\/\/[^/]*@/i.test(node.value)
+    ) {
+      problems.at(
+        node.at,
+        joinPath('upgrade.helm', key),
+        'the URL holds credentials, which would end up on helm’s command line',
+        'remove user:password@ from the URL and log in as the worker user instead (`helm registry login`, or `helm repo add --username`)',
+      );
+    }
+  }
+  const timeout = helm.entries.get('timeout');
+  if (timeout !== undefined && durationOf(timeout) === 0) {
+    problems.at(
+      timeout.at,
+      'upgrade.helm.timeout',
+      'must be greater than 0',
+      'remove it for 30m, or give e.g. "45m"',
+    );
+  }
+  const set = childMap(helm, 'set');
+  for (const [key, node] of set?.entries ?? []) {
+    if (!/^[^.\s]+(\.[^.\s]+)*$/.test(key)) {
+      problems.at(
+        node.at,
+        joinPath('upgrade.helm.set', key),
+        `${JSON.stringify(key)} is not a dotted values path`,
+        'write the path of the value as dot-separated keys, e.g. global.imageRegistry: registry.local',
+      );
+    }
+  }
 }
 
 /** `enabled: true` of a job, where it was set; undefined when the job is not enabled. */
@@ -730,10 +805,27 @@ function buildJob(name: string, job: Obj): JobConfig {
   return config;
 }
 
+/** `upgrade.helm` with its defaults (an absent section is the same as an empty one). */
+export function buildHelmUpgrade(helm: Obj): HelmUpgradeConfig {
+  const config: HelmUpgradeConfig = {
+    values: (Array.isArray(helm.values) ? helm.values : []).filter((v): v is string => typeof v === 'string'),
+    set: (withoutNulls(obj(helm.set) ?? {}) as Obj | undefined) ?? {},
+    timeout: ms(helm.timeout) ?? CONFIG_DEFAULTS.helmTimeoutMs,
+    plainHttp: bool(helm.plainHttp) ?? false,
+  };
+  for (const key of ['chart', 'repo', 'version', 'binary'] as const) {
+    const value = nonEmpty(helm[key]);
+    if (value !== undefined) config[key] = value;
+  }
+  return config;
+}
+
 function buildConfig(plain: unknown): UpgradeConfig {
   const root = obj(plain) ?? {};
   const validator = obj(root.validator) ?? {};
   const museum = obj(validator.extensionsMuseum) ?? {};
+  const upgrade = obj(root.upgrade) ?? {};
+  const helm = obj(upgrade.helm);
   const jobs: Record<string, JobConfig> = {};
   for (const [name, job] of Object.entries(obj(root.jobs) ?? {})) {
     Object.defineProperty(jobs, name, {
@@ -757,9 +849,8 @@ function buildConfig(plain: unknown): UpgradeConfig {
     },
     jobs,
     upgrade: {
-      gate:
-        (str(obj(root.upgrade)?.gate) as UpgradeConfig['upgrade']['gate'] | undefined) ??
-        CONFIG_DEFAULTS.gate,
+      gate: (str(upgrade.gate) as UpgradeConfig['upgrade']['gate'] | undefined) ?? CONFIG_DEFAULTS.gate,
+      ...(helm ? { helm: buildHelmUpgrade(helm) } : {}),
     },
   };
 }

@@ -254,6 +254,44 @@ const job = section('One upgrade job. Keys must be registered job names.', {
   timeout: duration('Start-to-close timeout of one phase activity of this job.'),
 });
 
+const helmUpgrade = section(
+  'The ks-core upgrade run by gate `helm` (with the real helm binary). See docs/operations.md.',
+  {
+    chart: optional(
+      'string',
+      'Target ks-core chart: a local .tgz or directory, an oci:// reference, a chart URL, or a chart name in `repo`. Required for gate helm.',
+      {
+        minLength: 1,
+        examples: ['oci://registry.example.com/kubesphere/ks-core', './ks-core-1.1.4.tgz'],
+      },
+    ),
+    repo: optional('string', 'Helm chart repository URL; `chart` is then the chart name in it.', {
+      minLength: 1,
+      examples: ['https://charts.kubesphere.io/main'],
+    }),
+    version: optional('string', 'Chart version (required with `repo` and for oci:// charts).', {
+      minLength: 1,
+      examples: ['1.1.4'],
+    }),
+    values: optional('array', 'Values files (e.g. the upgrade guide’s ks-core-values.yaml), in order.', {
+      items: { type: 'string', minLength: 1 },
+      default: [],
+    }),
+    set: optional(
+      'object',
+      'Values by dotted path, applied last (e.g. `global.imageRegistry: registry.local`).',
+      { additionalProperties: true, default: {} },
+    ),
+    timeout: duration('Helm --timeout of the upgrade and of a rollback.', CONFIG_DEFAULTS.helmTimeoutMs),
+    binary: optional('string', 'Path of the helm binary (Helm v3.13+ or v4). Default: helm on PATH.', {
+      minLength: 1,
+    }),
+    plainHttp: optional('boolean', 'Plain HTTP to the OCI registry (registries without TLS only).', {
+      default: false,
+    }),
+  },
+);
+
 /** JSON Schema of config.yaml (draft 2020-12). */
 export const CONFIG_SCHEMA: JsonSchema = {
   $schema: 'https://json-schema.org/draft/2020-12/schema',
@@ -270,12 +308,13 @@ export const CONFIG_SCHEMA: JsonSchema = {
     upgrade: section('How the upgrade workflow runs.', {
       gate: {
         type: ['string', 'null'],
-        enum: ['signal', 'detect', 'none', null],
+        enum: ['signal', 'detect', 'helm', 'none', null],
         default: CONFIG_DEFAULTS.gate,
         description:
-          'Wait between pre- and post-upgrade: `signal` (the coreUpgraded signal), `detect` (poll until ' +
-          'KubeSphere v4 core runs) or `none`.',
+          'Between pre- and post-upgrade: `signal` (wait for the coreUpgraded signal), `detect` (poll until ' +
+          'KubeSphere v4 core runs), `helm` (run the ks-core upgrade itself, see upgrade.helm) or `none`.',
       },
+      helm: helmUpgrade,
     }),
   },
   $defs: {

@@ -108,9 +108,37 @@ export interface JobConfig {
   timeout?: number;
 }
 
-/** How the workflow waits between pre-upgrade and post-upgrade (the Helm upgrade of ks-core). */
-export type GateMode = 'signal' | 'detect' | 'none';
+/**
+ * How the workflow passes from pre-upgrade to post-upgrade (the Helm upgrade of ks-core): it waits
+ * for a signal, detects v4 core, runs the upgrade itself (`helm`), or does not wait at all.
+ */
+export type GateMode = 'signal' | 'detect' | 'helm' | 'none';
+
+/** The core upgrade gate `helm` runs: which ks-core chart, how, with which values. */
+export interface HelmUpgradeConfig {
+  /**
+   * The target ks-core chart: a local `.tgz` or chart directory, an `oci://` reference, a chart
+   * URL, or a chart name in {@link repo}. Required for gate `helm`.
+   */
+  chart?: string;
+  /** A Helm chart repository URL: {@link chart} is then a chart name in it. */
+  repo?: string;
+  /** Chart version (`--version`); required with {@link repo} and for `oci://` charts. */
+  version?: string;
+  /** Values files, in order (later wins), applied before the generated values. */
+  values: string[];
+  /** Values by dotted path (`global.imageRegistry`), applied last: they win over everything mapped. */
+  set: Record<string, unknown>;
+  /** Helm's `--timeout` for the upgrade and for a rollback, ms. */
+  timeout: number;
+  /** Path of the helm binary; default: `helm` on PATH. */
+  binary?: string;
+  /** Talk plain HTTP to an OCI registry (`--plain-http`): registries without TLS only. */
+  plainHttp: boolean;
+}
 
 export interface UpgradeOptions {
   gate: GateMode;
+  /** Present when the config has an `upgrade.helm` section (defaults filled in). */
+  helm?: HelmUpgradeConfig;
 }

@@ -75,7 +75,7 @@ const FORWARD_PHASES: readonly Phase[] = [
   'post-upgrade',
   'dynamic-upgrade',
 ];
-const GATES: readonly GateMode[] = ['signal', 'detect', 'none'];
+const GATES: readonly GateMode[] = ['signal', 'detect', 'helm', 'none'];
 const DURATION = /^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/;
 
 /** The workflow ID of a cluster's upgrade. */

@@ -41,7 +41,7 @@ describe('workflow input', () => {
         'extra: unknown field; allowed: cluster, kube, configFiles, useDefaults, overrides, phases, gate, failurePolicy, dryRun, tuning',
         'cluster: required, a lowercase DNS label such as "host" or "member-1"',
         'phases: must be in upgrade order without repeats (prepare-upgrade → pre-upgrade → post-upgrade → dynamic-upgrade)',
-        'gate: must be one of signal, detect, none',
+        'gate: must be one of signal, detect, helm, none',
         'tuning.gateTimeout: expected a duration such as "30s" or "2h"',
       ],
     );
