@@ -131,6 +131,22 @@ withCommon(
   }),
 );
 
+program
+  .command('rbac')
+  .description('print the ClusterRole, Roles and bindings the enabled jobs need (least privilege)')
+  .option('-c, --config <file>', 'config file (repeatable; merged in order)', collect)
+  .option('--no-defaults', 'do not start from the built-in defaults (the original config.yaml)')
+  .option('--plugin <module>', 'ES module with extra jobs (repeatable; also KS_UPGRADE_PLUGINS)', collect)
+  .option('--service-account <namespace/name>', 'the worker service account to bind', 'ks-upgrade/ks-upgrade')
+  .option('--name <name>', 'name of the roles and bindings', 'ks-upgrade')
+  .option('--members', 'what the jobs need on member clusters (through their Cluster kubeconfigs) instead')
+  .action(
+    action(async (o: CommonOptions & { serviceAccount?: string; name?: string; members?: boolean }) => {
+      const { rbacCommand } = await import('./rbac.js');
+      return rbacCommand(o, io);
+    }),
+  );
+
 withCommon(
   program
     .command('status')
