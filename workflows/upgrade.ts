@@ -7,6 +7,7 @@ import {
   allHandlersFinished,
   condition,
   isCancellation,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -18,6 +19,8 @@ import type { UpgradeActivities } from '../activities/index.js';
 import type { Phase } from '../src/jobs/types.js';
 import { DEFAULT_PHASES, validateUpgradeInput, type UpgradeClusterInput } from '../src/upgrade/input.js';
 import type { PlannedJobSteps, UpgradePlan } from '../src/upgrade/plan.js';
+import { preflightFailure, preflightMarkdown } from '../src/preflight/format.js';
+import { verificationFailure, verificationMarkdown } from '../src/verify/format.js';
 import {
   coreUpgradedSignal,
   progressQuery,
@@ -25,6 +28,7 @@ import {
   resolveUpdate,
   type AwaitingDecision,
   type Decision,
+  type DecisionPoint,
   type OperatorAction,
   type ResolveRequest,
   type StepProgress,
@@ -42,6 +46,10 @@ class AbortRequested extends Error {
 }
 
 const now = (): string => new Date().toISOString();
+
+/** The job phase of a decision point (undefined for the workflow's own steps). */
+const jobPhase = (p: DecisionPoint): Phase | undefined =>
+  p === 'plan' || p === 'preflight' || p === 'gate' || p === 'verify' ? undefined : p;
 
 /** Go-style duration (`90s`, `1h30m`) in ms; the input was validated, so this cannot fail. */
 function ms(duration: string | undefined, fallback: number): number {
@@ -209,11 +217,7 @@ export async function upgradeCluster(input: UpgradeClusterInput): Promise<Upgrad
       return record({ action: 'abort', reason: 'failurePolicy is abort' }, 'failurePolicy');
     }
     state.awaiting = { ...awaiting, since: now() };
-    setStatus(
-      'AwaitingOperator',
-      awaiting.phase === 'plan' || awaiting.phase === 'gate' ? undefined : awaiting.phase,
-      awaiting.job,
-    );
+    setStatus('AwaitingOperator', jobPhase(awaiting.phase), awaiting.job);
     setCurrentDetails(
       [
         `### Upgrade of \`${input.cluster}\` is waiting for an operator`,
@@ -238,11 +242,7 @@ export async function upgradeCluster(input: UpgradeClusterInput): Promise<Upgrad
     pending = undefined;
     state.awaiting = undefined;
     const decision = record(req, answered ? (req.by ?? 'unknown') : 'operatorTimeout');
-    setStatus(
-      'Running',
-      awaiting.phase === 'plan' || awaiting.phase === 'gate' ? undefined : awaiting.phase,
-      awaiting.job,
-    );
+    setStatus('Running', jobPhase(awaiting.phase), awaiting.job);
     setCurrentDetails(`**Running**: ${decision.action} chosen by ${decision.by} (${decision.reason}).`);
     return decision;
   };
@@ -368,6 +368,10 @@ export async function upgradeCluster(input: UpgradeClusterInput): Promise<Upgrad
       }
     }
 
+    // Preflight: read-only checks before anything changes (docs/preflight.md). `patched` keeps
+    // upgrades started by an earlier build replayable.
+    if (patched('preflight')) await preflight();
+
     if (input.dryRun) {
       setStatus('Succeeded');
       setCurrentDetails(
@@ -380,6 +384,7 @@ export async function upgradeCluster(input: UpgradeClusterInput): Promise<Upgrad
         steps: [],
         decisions: state.decisions,
         plan,
+        ...(state.preflight ? { preflight: state.preflight } : {}),
       };
     }
 
@@ -429,8 +434,13 @@ export async function upgradeCluster(input: UpgradeClusterInput): Promise<Upgrad
       ph.state = 'done';
     }
 
+    // Verification: is the upgrade really done, judged from the cluster (docs/verification.md).
+    if (phases.includes('post-upgrade') && patched('verification')) await verify();
+
     setStatus('Succeeded');
-    setCurrentDetails(`**Upgrade of \`${input.cluster}\` succeeded.**`);
+    setCurrentDetails(
+      `**Upgrade of \`${input.cluster}\` succeeded.**${state.verification ? `\n\n${verificationMarkdown(state.verification)}` : ''}`,
+    );
     await condition(allHandlersFinished);
     return {
       cluster: input.cluster,
@@ -439,6 +449,8 @@ export async function upgradeCluster(input: UpgradeClusterInput): Promise<Upgrad
       steps: state.steps,
       decisions: state.decisions,
       plan,
+      ...(state.preflight ? { preflight: state.preflight } : {}),
+      ...(state.verification ? { verification: state.verification } : {}),
     };
   } catch (err) {
     if (err instanceof AbortRequested) {
@@ -527,5 +539,52 @@ export async function upgradeCluster(input: UpgradeClusterInput): Promise<Upgrad
     state.gate.state = 'passed';
     state.gate.passedAt = now();
     setStatus('Running');
+  }
+
+  /** Runs the preflight until it passes (the operator fixes and retries) or is aborted. */
+  async function preflight(): Promise<void> {
+    for (;;) {
+      setCurrentDetails(
+        `**Preflight** of cluster \`${input.cluster}\`: read-only checks before anything changes.`,
+      );
+      let failure: { error: string; hint?: string };
+      try {
+        const report = await control.preflightCluster({ input });
+        state.preflight = report;
+        // A dry run reports the preflight; it changes nothing, so there is nothing to stop.
+        if (report.ok || input.dryRun) return;
+        failure = preflightFailure(report);
+        setCurrentDetails(`### Preflight of \`${input.cluster}\` failed\n\n${preflightMarkdown(report)}`);
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+        const f = failureOf(err, 3);
+        failure = f.hint === undefined ? { error: f.message } : { error: f.message, hint: f.hint };
+      }
+      const d = await decide({ phase: 'preflight', ...failure, allowed: ['retry', 'abort'] });
+      if (d.action === 'abort') throw new AbortRequested(d);
+    }
+  }
+
+  /** Verifies the cluster; a failed verification waits for the operator (unless skipped in the input). */
+  async function verify(): Promise<void> {
+    const skip = input.skipChecks?.find((c) => c.name === 'verification');
+    for (;;) {
+      setStatus('Running');
+      setCurrentDetails(`**Verifying** the upgrade of cluster \`${input.cluster}\`.`);
+      let failure: { error: string; hint?: string };
+      try {
+        const report = await control.verifyCluster({ input });
+        state.verification = report;
+        if (report.ok || skip) return;
+        failure = verificationFailure(report);
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+        const f = failureOf(err, 3);
+        failure = f.hint === undefined ? { error: f.message } : { error: f.message, hint: f.hint };
+      }
+      const d = await decide({ phase: 'verify', ...failure, allowed: ['retry', 'skip', 'abort'] });
+      if (d.action === 'abort') throw new AbortRequested(d);
+      if (d.action === 'skip') return;
+    }
   }
 }

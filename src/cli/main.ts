@@ -42,6 +42,18 @@ function withCommon(cmd: Command): Command {
     .option('-v, --verbose', 'more logging');
 }
 
+/** `--skip-check NAME` (repeatable), `--skip-reason`, `--by`: going past a failing preflight check. */
+function withSkipChecks(cmd: Command): Command {
+  return cmd
+    .option(
+      '--skip-check <name>',
+      'go past this failing preflight check (repeatable; or `verification`); recorded with --skip-reason and --by',
+      collect,
+    )
+    .option('--skip-reason <text>', 'why the checks are skipped (required with --skip-check)')
+    .option('--by <name>', 'who skips them (default: user@host)');
+}
+
 function gateOption(): Option {
   return new Option(
     '--gate <mode>',
@@ -72,8 +84,7 @@ const program = new Command()
   });
 
 withCommon(
-  program
-    .command('run')
+  withSkipChecks(program.command('run'))
     .description(
       'upgrade a cluster: plan, prepare/pre-upgrade, gate, post-upgrade; resumes a running upgrade',
     )
@@ -119,11 +130,15 @@ for (const [phase, description] of PHASE_COMMANDS) {
 }
 
 withCommon(
-  program
-    .command('plan')
-    .description('dry run: jobs in order, enabled or not and why, and what each would change')
-    .option('--offline', 'do not contact the cluster (no per-job actions)')
-    .option('--json', 'machine-readable output (secrets redacted)'),
+  withSkipChecks(
+    program
+      .command('plan')
+      .description(
+        'dry run: the preflight checks, then the jobs in order, enabled or not and why, and what each would change',
+      )
+      .option('--offline', 'do not contact the cluster (no preflight, no per-job actions)')
+      .option('--json', 'machine-readable output (secrets redacted)'),
+  ),
 ).action(
   action(async (o: CommonOptions & { offline?: boolean; json?: boolean }) => {
     const { planCommand } = await import('./plan.js');
@@ -146,6 +161,25 @@ program
       return rbacCommand(o, io);
     }),
   );
+
+withCommon(
+  program
+    .command('verify')
+    .argument('<cluster>', 'cluster name (the kube context and config select the cluster itself)')
+    .description(
+      'verify an upgrade on the cluster: v4 core rolled out, InstallPlans installed, no v3 leftovers',
+    )
+    .option('--json', 'the report as JSON')
+    .option(
+      '--target-version <version>',
+      'the ks-core appVersion expected (default: checks.targetVersion, else the deployed v4 one)',
+    ),
+).action(
+  action(async (cluster: string, o: CommonOptions & { json?: boolean; targetVersion?: string }) => {
+    const { verifyCommand } = await import('./verify.js');
+    return verifyCommand(cluster, o, io);
+  }),
+);
 
 withCommon(
   program

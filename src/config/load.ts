@@ -26,6 +26,7 @@ import type {
   S3StorageConfig,
   StorageConfig,
   UpgradeConfig,
+  ChecksConfig,
 } from './types.js';
 import { validateAgainstSchema } from './validate.js';
 
@@ -501,7 +502,35 @@ function buildConfig(plain: unknown): UpgradeConfig {
         (str(obj(root.upgrade)?.gate) as UpgradeConfig['upgrade']['gate'] | undefined) ??
         CONFIG_DEFAULTS.gate,
     },
+    ...(obj(root.checks) ? { checks: buildChecks(obj(root.checks) ?? {}) } : {}),
   };
+}
+
+function buildChecks(checks: Obj): ChecksConfig {
+  const strings = (v: unknown): string[] =>
+    Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
+  const config: ChecksConfig = {
+    images: strings(checks.images),
+    pullSecrets: strings(checks.pullSecrets),
+    insecureRegistries: strings(checks.insecureRegistries),
+  };
+  for (const key of [
+    'targetVersion',
+    'extensionCharts',
+    'imageRegistry',
+    'registryAuthFile',
+    'caFile',
+  ] as const) {
+    const value = str(checks[key]);
+    if (value !== undefined) config[key] = value;
+  }
+  const chart = checks.coreChart;
+  if (typeof chart === 'string') config.coreChart = chart;
+  else if (obj(chart)) {
+    const c = obj(chart) ?? {};
+    config.coreChart = { repo: str(c.repo) ?? '', name: str(c.name) ?? '', version: str(c.version) ?? '' };
+  }
+  return config;
 }
 
 function sha256(text: string): string {

@@ -5,7 +5,7 @@ import { APPLICATION_ACCESS } from '../jobs/application/access.js';
 import { CORE_ACCESS, CORE_LEFTOVERS } from '../jobs/core/access.js';
 import { DEVOPS_ACCESS } from '../jobs/devops/access.js';
 import { GATEWAY_ACCESS } from '../jobs/gateway/access.js';
-import { IAM_ACCESS, IAM_LEFTOVERS } from '../jobs/iam/access.js';
+import { IAM_ACCESS, IAM_LEFTOVERS, IAM_MIGRATED_CRDS } from '../jobs/iam/access.js';
 import { KUBEEDGE_ACCESS } from '../jobs/kubeedge/access.js';
 import { KUBEFED_ACCESS } from '../jobs/kubefed/access.js';
 import { METRICS_SERVER_ACCESS } from '../jobs/metrics-server/access.js';
@@ -59,4 +59,9 @@ export const BUILTIN_LEFTOVERS: Readonly<Record<string, readonly Leftover[]>> = 
   'storage-utils': STORAGE_UTILS_LEFTOVERS,
   vector: VECTOR_LEFTOVERS,
   'whizard-notification': WHIZARD_NOTIFICATION_LEFTOVERS,
+};
+
+/** CRDs a built-in job migrates to a new storage version (verification checks storedVersions). */
+export const BUILTIN_STORAGE_MIGRATIONS: Readonly<Record<string, readonly string[]>> = {
+  iam: IAM_MIGRATED_CRDS,
 };

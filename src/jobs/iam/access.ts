@@ -146,3 +146,10 @@ export const IAM_LEFTOVERS: readonly Leftover[] = [
     leftover.crd(c, 'a v3 federated IAM type; v4 federates IAM itself, a stale copy is never reconciled'),
   ),
 ];
+
+/** The CRDs whose objects the job re-stores in the v4 version: `status.storedVersions` is then only it. */
+export const IAM_MIGRATED_CRDS: readonly string[] = [
+  ...new Set(
+    IAM_RESOURCES.flatMap((r) => (r.crd && r.mode !== 'none' && r.mode !== 'create' ? [r.crd] : [])),
+  ),
+].sort();

@@ -1,0 +1,25 @@
+// `ks-upgrade verify <cluster>`: is the upgrade of a cluster done, judged from the cluster itself
+// (docs/verification.md). Exits 1 with the findings when it is not.
+import { closeSharedConnections } from '../kube/connect.js';
+import { verifyUpgrade } from '../upgrade/verification.js';
+import { formatVerification } from '../verify/index.js';
+import { EXIT, jobRegistry, upgradeInput, type CommonOptions, type Io } from './common.js';
+
+export async function verifyCommand(
+  cluster: string,
+  o: CommonOptions & { json?: boolean; targetVersion?: string },
+  io: Io,
+): Promise<number> {
+  const registry = await jobRegistry(o);
+  const input = upgradeInput({ ...o, cluster });
+  try {
+    const report = await verifyUpgrade(input, {
+      registry,
+      ...(o.targetVersion ? { targetVersion: o.targetVersion } : {}),
+    });
+    io.stdout.write(o.json ? `${JSON.stringify(report, null, 2)}\n` : formatVerification(report));
+    return report.ok ? EXIT.ok : EXIT.failed;
+  } finally {
+    await closeSharedConnections();
+  }
+}
