@@ -2,7 +2,7 @@
 // `upgradeCluster`, of `ks-upgrade plan` and of each cluster in a fleet plan. A failing check stops
 // the upgrade; `--skip-check NAME` (recorded with who and why) is the only way past one.
 import { readFile } from 'node:fs/promises';
-import { KsUpgradeError, ValidationError, describeError } from '../errors.js';
+import { KsUpgradeError, describeError } from '../errors.js';
 import { lastDeployedRelease } from '../helm/release.js';
 import { isRecord } from '../util/object.js';
 import {
