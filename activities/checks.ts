@@ -19,6 +19,8 @@ export interface VerifyRequest {
   input: UpgradeClusterInput;
   /** The ks-core appVersion expected; default `checks.targetVersion`, else the deployed v4 release's. */
   targetVersion?: string;
+  /** How long to wait for rollouts and installs still in progress before judging. Default 5 minutes. */
+  waitMs?: number;
 }
 
 /** A Temporal client for the activities that look at other workflows (the concurrent-upgrade check). */
@@ -66,6 +68,10 @@ export function createCheckActivities(
         return await verifyUpgrade(req.input, {
           registry: deps.registry,
           signal: ctx.cancellationSignal,
+          waitMs: req.waitMs ?? 5 * 60_000,
+          heartbeat: (step) => {
+            ctx.heartbeat(step);
+          },
           ...(req.targetVersion ? { targetVersion: req.targetVersion } : {}),
         });
       } catch (err) {

@@ -171,14 +171,20 @@ withCommon(
     )
     .option('--json', 'the report as JSON')
     .option(
+      '--wait <duration>',
+      'wait up to this long for rollouts and installs in progress (e.g. 5m); default: judge now',
+    )
+    .option(
       '--target-version <version>',
       'the ks-core appVersion expected (default: checks.targetVersion, else the deployed v4 one)',
     ),
 ).action(
-  action(async (cluster: string, o: CommonOptions & { json?: boolean; targetVersion?: string }) => {
-    const { verifyCommand } = await import('./verify.js');
-    return verifyCommand(cluster, o, io);
-  }),
+  action(
+    async (cluster: string, o: CommonOptions & { json?: boolean; targetVersion?: string; wait?: string }) => {
+      const { verifyCommand } = await import('./verify.js');
+      return verifyCommand(cluster, o, io);
+    },
+  ),
 );
 
 withCommon(

@@ -33,6 +33,8 @@ export async function planCommand(o: PlanOptions, io: Io): Promise<number> {
         registry,
         concurrent: await concurrentUpgrades(o, io, input),
       });
+      // First, so that it shows even when planning a job fails (on a cluster it cannot read).
+      if (!o.json) io.stdout.write(`${formatPreflight(preflight)}\n`);
       const conn = await clusterConnection(input.kube);
       const store = await sharedStore(loaded.config.storage);
       for (const pj of plan.jobs) {
@@ -64,7 +66,6 @@ export async function planCommand(o: PlanOptions, io: Io): Promise<number> {
     );
     return exit;
   }
-  if (preflight) io.stdout.write(`${formatPreflight(preflight)}\n`);
   const storage = loaded.config.storage.s3
     ? `s3://${loaded.config.storage.s3.bucket}/${loaded.config.storage.s3.prefix}`
     : loaded.config.storage.local.path;

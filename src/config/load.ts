@@ -514,21 +514,19 @@ function buildChecks(checks: Obj): ChecksConfig {
     pullSecrets: strings(checks.pullSecrets),
     insecureRegistries: strings(checks.insecureRegistries),
   };
-  for (const key of [
+  const keys = [
     'targetVersion',
+    'coreChart',
+    'coreChartRepo',
+    'coreChartVersion',
     'extensionCharts',
     'imageRegistry',
     'registryAuthFile',
     'caFile',
-  ] as const) {
+  ] as const;
+  for (const key of keys) {
     const value = str(checks[key]);
     if (value !== undefined) config[key] = value;
-  }
-  const chart = checks.coreChart;
-  if (typeof chart === 'string') config.coreChart = chart;
-  else if (obj(chart)) {
-    const c = obj(chart) ?? {};
-    config.coreChart = { repo: str(c.repo) ?? '', name: str(c.name) ?? '', version: str(c.version) ?? '' };
   }
   return config;
 }

@@ -287,24 +287,21 @@ export const CONFIG_SCHEMA: JsonSchema = {
             examples: ['v4.1.3'],
           },
         ),
-        coreChart: {
-          description:
-            'The v4 ks-core chart: a .tgz path, an https:// URL of one, oci://registry/path/ks-core:<version>, or {repo, name, version}.',
-          anyOf: [
-            { type: 'string', minLength: 1 },
-            {
-              type: 'object',
-              additionalProperties: false,
-              required: ['repo', 'name', 'version'],
-              properties: {
-                repo: { type: 'string', minLength: 1, description: 'Helm repository URL.' },
-                name: { type: 'string', minLength: 1, description: 'Chart name.' },
-                version: { type: 'string', minLength: 1, description: 'Chart version.' },
-              },
-            },
-            { type: 'null' },
-          ],
-        },
+        coreChart: optional(
+          'string',
+          'The v4 ks-core chart: a .tgz path, an https:// URL of one, oci://registry/path/ks-core:<version>, or its name in coreChartRepo.',
+          { minLength: 1, examples: ['oci://registry.local:5000/kubesphere/ks-core:1.1.4'] },
+        ),
+        coreChartRepo: optional('string', 'The Helm repository coreChart is in (as `helm --repo`).', {
+          minLength: 1,
+        }),
+        coreChartVersion: optional(
+          'string',
+          'The version of coreChart in coreChartRepo (as `helm --version`).',
+          {
+            minLength: 1,
+          },
+        ),
         extensionCharts: optional(
           'string',
           'Where extension charts are: oci://registry/path, or the URL of a Helm repository or extensions museum.',

@@ -13,19 +13,16 @@ export interface UpgradeConfig {
   checks?: ChecksConfig;
 }
 
-/** A chart in a Helm repository. */
-export interface RepoChart {
-  repo: string;
-  name: string;
-  version: string;
-}
-
 /** Where the preflight finds the charts and images of the upgrade, and what verification expects. */
 export interface ChecksConfig {
   /** The ks-core appVersion the upgrade installs (e.g. `v4.1.3`); default: the core chart's. */
   targetVersion?: string;
-  /** The v4 ks-core chart: a .tgz path, an https:// URL, `oci://…:version` or a Helm repository chart. */
-  coreChart?: string | RepoChart;
+  /** The v4 ks-core chart: a .tgz path, an https:// URL, `oci://…:version`, or a chart name with `coreChartRepo`. */
+  coreChart?: string;
+  /** The Helm repository `coreChart` is in (as `helm --repo`). */
+  coreChartRepo?: string;
+  /** The chart version in `coreChartRepo` (as `helm --version`). */
+  coreChartVersion?: string;
   /** Where extension charts are: `oci://registry/path`, or a Helm repository / extensions-museum URL. */
   extensionCharts?: string;
   /** `global.imageRegistry` the charts will be installed with (an air-gapped mirror). */

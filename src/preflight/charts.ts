@@ -22,41 +22,38 @@ export const MAX_CHART_BYTES = 20 << 20;
 
 /**
  * A chart reference as written in the config: a `.tgz` path, an `http(s)://…/x.tgz` URL,
- * `oci://registry/path/name:version`, or `{repo, name, version}` for a Helm repository.
+ * `oci://registry/path/name:version`, or a chart name with the Helm repository it is in (`repo`,
+ * `version`: helm's `--repo` and `--version`).
  */
-export function parseChartSource(spec: unknown, key: string): ChartSource {
-  if (isRecord(spec)) {
-    const { repo, name, version } = spec;
-    if (
-      typeof repo !== 'string' ||
-      typeof name !== 'string' ||
-      typeof version !== 'string' ||
-      !repo ||
-      !name ||
-      !version
-    ) {
-      throw new ValidationError(`${key}: a Helm repository chart needs repo, name and version`, {
-        hint: `e.g. ${key}: {repo: https://charts.kubesphere.io/main, name: ks-core, version: 1.1.4}`,
-      });
-    }
-    return { kind: 'repo', repo, name, version };
-  }
-  if (typeof spec !== 'string' || spec.trim() === '') {
+export function parseChartSource(
+  chart: string,
+  key: string,
+  repo?: { repo?: string; version?: string },
+): ChartSource {
+  if (chart.trim() === '') {
     throw new ValidationError(`${key}: expected a chart reference`, {
-      hint: 'a .tgz path, an https:// URL of a .tgz, oci://registry/path/chart:version, or {repo, name, version}',
+      hint: 'a .tgz path, an https:// URL of a .tgz, oci://registry/path/chart:version, or a chart name with a repository',
     });
   }
-  if (spec.startsWith('oci://')) {
-    const ref = parseImageRef(spec.slice('oci://'.length));
-    if (!ref.tag && !ref.digest) {
-      throw new ValidationError(`${key}: ${spec} names no version`, {
-        hint: `write ${spec}:<chart version>`,
+  if (repo?.repo) {
+    if (!repo.version) {
+      throw new ValidationError(`${key}: a chart in a Helm repository needs its version`, {
+        hint: `set the version next to ${key} (e.g. checks.coreChartVersion: 1.1.4)`,
       });
     }
-    return { kind: 'oci', ref: spec.slice('oci://'.length) };
+    return { kind: 'repo', repo: repo.repo, name: chart, version: repo.version };
   }
-  if (/^https?:\/\//.test(spec)) return { kind: 'http', url: spec };
-  return { kind: 'file', path: path.resolve(spec) };
+  if (chart.startsWith('oci://')) {
+    const ref = parseImageRef(chart.slice('oci://'.length));
+    if (!ref.tag && !ref.digest) {
+      throw new ValidationError(`${key}: ${chart} names no version`, {
+        hint: `write ${chart}:<chart version>`,
+      });
+    }
+    return { kind: 'oci', ref: chart.slice('oci://'.length) };
+  }
+  if (/^https?:\/\//.test(chart)) return { kind: 'http', url: chart };
+  return { kind: 'file', path: path.resolve(chart) };
 }
 
 /**

@@ -527,10 +527,12 @@ export async function checkImages(
     else if (status.state === 'error') errors.push(`${ref} (${status.detail})`);
   });
   const creds = auth.hosts();
-  const context = `${refs.size} images in ${[...registries].sort().join(', ')}; pull credentials for ${creds.length > 0 ? creds.join(', ') : 'no registry'}${
-    notes.length > 0 ? ` (${notes.join('; ')})` : ''
-  }`;
-  if (missing.length + denied.length + errors.length === 0) return ok(name, `all ${context} are present`);
+  const how = `pull credentials for ${creds.length > 0 ? creds.join(', ') : 'no registry'}${notes.length > 0 ? `; ${notes.join('; ')}` : ''}`;
+  const where = [...registries].sort().join(', ');
+  if (missing.length + denied.length + errors.length === 0) {
+    return ok(name, `all ${refs.size} images are present in ${where} (${how})`);
+  }
+  const context = `${refs.size} images in ${where} (${how})`;
   const parts = [
     missing.length > 0 ? `missing: ${missing.sort().join(', ')}` : '',
     denied.length > 0 ? `not pullable with the pull secrets: ${denied.sort().join(', ')}` : '',

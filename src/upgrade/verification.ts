@@ -36,15 +36,28 @@ export async function preflightUpgrade(
 /** The verification of an upgrade input's cluster. */
 export async function verifyUpgrade(
   input: UpgradeClusterInput,
-  env: CheckEnvironment & { targetVersion?: string },
+  env: CheckEnvironment & { targetVersion?: string; waitMs?: number },
 ): Promise<VerificationReport> {
   const loaded = await loadUpgradeConfig(input, env.registry);
   const { client } = await clusterConnection(input.kube);
-  return verifyCluster({
-    cluster: input.cluster,
-    client: env.signal ? client.withSignal(env.signal) : client,
-    config: loaded.config,
-    registry: env.registry,
-    ...(env.targetVersion ? { targetVersion: env.targetVersion } : {}),
-  });
+  return verifyCluster(
+    {
+      cluster: input.cluster,
+      client: env.signal ? client.withSignal(env.signal) : client,
+      config: loaded.config,
+      registry: env.registry,
+      ...(env.targetVersion ? { targetVersion: env.targetVersion } : {}),
+    },
+    {
+      ...(env.waitMs ? { waitMs: env.waitMs } : {}),
+      ...(env.signal ? { signal: env.signal } : {}),
+      onPoll: (r) =>
+        env.heartbeat?.(
+          `waiting: ${r.findings
+            .filter((f) => !f.ok)
+            .map((f) => f.check)
+            .join(', ')}`,
+        ),
+    },
+  );
 }

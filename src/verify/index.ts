@@ -12,6 +12,7 @@ import type { ResourceClient } from '../kube/client.js';
 import { crdVersions } from '../kube/crd.js';
 import { defineResource } from '../kube/types.js';
 import { clusterRole, type ClusterRole } from '../kubesphere/index.js';
+import { sleep } from '../util/concurrency.js';
 import { BUILTIN_STORAGE_MIGRATIONS } from '../rbac/builtin.js';
 import { CORE_DEPLOYMENTS } from '../rbac/framework.js';
 import { leftoversOf } from '../rbac/table.js';
@@ -217,8 +218,32 @@ async function storedVersions(env: VerifyEnv): Promise<VerificationFinding[]> {
   return findings;
 }
 
-/** Verifies one cluster's upgrade on its observed state. Never writes. */
-export async function verifyCluster(env: VerifyEnv): Promise<VerificationReport> {
+/** How long {@link verifyCluster} may wait for rollouts and installs still in progress. */
+export interface VerifyWait {
+  /** 0 (default): judge the state as it is now. */
+  waitMs?: number;
+  intervalMs?: number;
+  signal?: AbortSignal;
+  /** Called on every round (activities heartbeat here). */
+  onPoll?: (report: VerificationReport) => void;
+}
+
+/**
+ * Verifies one cluster's upgrade on its observed state; never writes. With `waitMs`, a failed
+ * verification is repeated until it passes or the time is up — right after the upgrade, rollouts
+ * and extension installs are often still running.
+ */
+export async function verifyCluster(env: VerifyEnv, wait: VerifyWait = {}): Promise<VerificationReport> {
+  const deadline = Date.now() + (wait.waitMs ?? 0);
+  for (;;) {
+    const report = await verifyOnce(env);
+    if (report.ok || Date.now() >= deadline) return report;
+    wait.onPoll?.(report);
+    await sleep(Math.min(wait.intervalMs ?? 2000, Math.max(0, deadline - Date.now())), wait.signal);
+  }
+}
+
+async function verifyOnce(env: VerifyEnv): Promise<VerificationReport> {
   const findings: VerificationFinding[] = [];
   const guard = async (check: string, fn: () => Promise<VerificationFinding[]>): Promise<void> => {
     try {

@@ -74,9 +74,15 @@ describe('preflight: chart images', () => {
       () => parseChartSource('oci://r.local:5000/charts/ks-core', 'checks.coreChart'),
       /names no version/,
     );
-    assert.deepEqual(
-      parseChartSource({ repo: 'https://c', name: 'ks-core', version: '1.1.4' }, 'k').kind,
-      'repo',
+    assert.deepEqual(parseChartSource('ks-core', 'k', { repo: 'https://c', version: '1.1.4' }), {
+      kind: 'repo',
+      repo: 'https://c',
+      name: 'ks-core',
+      version: '1.1.4',
+    });
+    assert.throws(
+      () => parseChartSource('ks-core', 'checks.coreChart', { repo: 'https://c' }),
+      /needs its version/,
     );
     assert.equal(parseChartSource('https://c/ks-core-1.1.4.tgz', 'k').kind, 'http');
     assert.equal(parseChartSource('./ks-core.tgz', 'k').kind, 'file');

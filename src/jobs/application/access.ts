@@ -32,8 +32,12 @@ export const APPLICATION_ACCESS: readonly AccessRule[] = [
     },
   ),
   rule('', 'namespaces', 'get,create', `create ${APPLICATION_NAMESPACE} for the uploaded charts`),
-  rule('', 'configmaps', 'get,create', 'store the uploaded charts where v4 reads them', {
-    namespaces: [APPLICATION_NAMESPACE],
-  }),
+  // The job creates extension-openpitrix itself: no Role can be bound there beforehand.
+  rule(
+    '',
+    'configmaps',
+    'get,create',
+    `store the uploaded charts where v4 reads them (ConfigMaps in ${APPLICATION_NAMESPACE}, which the job creates)`,
+  ),
   ...createInstallPlan('openpitrix'),
 ];
