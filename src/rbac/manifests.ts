@@ -212,8 +212,12 @@ export function renderRbac(jobs: readonly JobAccess[], target: RbacTarget): stri
  * Cluster object on the host (KubeSphere's credentials there, not ks-upgrade's): the same roles,
  * without bindings — to compare with that identity, or to bind to it when it is restricted.
  */
-export function renderMemberRbac(jobs: readonly JobAccess[], name = 'ks-upgrade-member'): string {
-  return render(jobs, name, 'members');
+export function renderMemberRbac(
+  jobs: readonly JobAccess[],
+  name = 'ks-upgrade-member',
+  bindTo?: RbacTarget['serviceAccount'],
+): string {
+  return render(jobs, name, 'members', bindTo ? { serviceAccount: bindTo } : undefined);
 }
 
 function render(

@@ -49,6 +49,26 @@ describe('access table', () => {
     assert.deepEqual(Object.keys(BUILTIN_ACCESS).sort(), BUILTIN_JOB_FACTORIES.map((f) => f.name).sort());
   });
 
+  it('create comes with get: create-if-absent reads the object that is already there', () => {
+    for (const f of BUILTIN_JOB_FACTORIES) {
+      const rules = declaredAccess(f) ?? [];
+      for (const r of rules.filter((x) => x.verbs.includes('create'))) {
+        for (const res of r.resources) {
+          const readable = rules.some(
+            (o) =>
+              o.group === r.group &&
+              o.resources.includes(res) &&
+              o.verbs.includes('get') &&
+              o.on === r.on &&
+              (!o.namespaces?.length || (r.namespaces ?? []).every((n) => o.namespaces?.includes(n))) &&
+              (r.namespaces?.length || !o.namespaces?.length),
+          );
+          assert.ok(readable, `${f.name}: create ${r.group}/${res} without get`);
+        }
+      }
+    }
+  });
+
   it('escalate and bind are granted only where a job re-creates RBAC objects', () => {
     const holders = new Set<string>();
     for (const f of BUILTIN_JOB_FACTORIES) {

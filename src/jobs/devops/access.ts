@@ -52,7 +52,7 @@ const BACKUP_READS: readonly AccessRule[] = [
 
 /** Writing the Jenkins credentials Secret the extension reads, on every cluster with DevOps. */
 const CREDENTIALS: readonly AccessRule[] = [
-  rule('', 'namespaces', 'create', `create ${SYSTEM_NS} for the Jenkins credentials when it is gone`),
+  rule('', 'namespaces', 'get,create', `create ${SYSTEM_NS} for the Jenkins credentials when it is gone`),
   rule('', 'secrets', 'get,create,update', 'write the Jenkins credentials Secret of the extension', {
     namespaces: [SYSTEM_NS],
   }),

@@ -31,7 +31,7 @@ export const VECTOR_ACCESS: readonly AccessRule[] = [
   rule(
     'logging.kubesphere.io',
     KINDS,
-    'list,create',
+    'get,list,create',
     'back up the fluentbit-operator objects; rollback re-creates them',
   ),
   rule('apps', 'deployments', 'get,delete', 'back up and delete the fluentbit-operator', {

@@ -29,7 +29,7 @@ export const WHIZARD_EVENTS_ACCESS: readonly AccessRule[] = [
   rule(
     'events.kubesphere.io',
     KINDS,
-    'list,create',
+    'get,list,create',
     'back up the kube-events objects; rollback re-creates them',
   ),
   ...uninstallHelmReleases(['kubesphere-logging-system'], 'ks-events'),

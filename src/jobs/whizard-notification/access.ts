@@ -35,7 +35,7 @@ export const WHIZARD_NOTIFICATION_ACCESS: readonly AccessRule[] = [
   rule(
     'notification.kubesphere.io',
     KINDS,
-    'list,create',
+    'get,list,create',
     'back up the notification objects, re-create them in the extension',
   ),
   rule(
