@@ -4,7 +4,9 @@ import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { GateMode } from '../src/config/types.js';
 import type { JobOutcome } from '../src/jobs/runner.js';
 import type { Phase } from '../src/jobs/types.js';
+import type { PreflightReport } from '../src/preflight/types.js';
 import type { UpgradePlan } from '../src/upgrade/plan.js';
+import type { VerificationReport } from '../src/verify/types.js';
 
 /** Workflow-level status (also the `UpgradeStatus` search attribute). */
 export type UpgradeStatus =
@@ -30,7 +32,7 @@ export interface ResolveRequest {
 export interface Decision extends ResolveRequest {
   by: string;
   at: string;
-  phase: Phase | 'plan' | 'gate';
+  phase: DecisionPoint;
   job?: string;
   /** The error the decision answered. */
   error: string;
@@ -62,8 +64,11 @@ export interface GateProgress {
   detail?: string;
 }
 
+/** Where an operator may be asked: a job phase, or one of the workflow's own steps. */
+export type DecisionPoint = Phase | 'plan' | 'preflight' | 'gate' | 'verify';
+
 export interface AwaitingDecision {
-  phase: Phase | 'plan' | 'gate';
+  phase: DecisionPoint;
   job?: string;
   error: string;
   hint?: string;
@@ -84,6 +89,10 @@ export interface UpgradeProgress {
   gate: GateProgress;
   decisions: Decision[];
   awaiting?: AwaitingDecision;
+  /** The preflight's report (the first step after the plan). */
+  preflight?: PreflightReport;
+  /** The verification's report (the last step). */
+  verification?: VerificationReport;
 }
 
 export interface UpgradeResult {
@@ -93,6 +102,8 @@ export interface UpgradeResult {
   steps: StepProgress[];
   decisions: Decision[];
   plan: UpgradePlan;
+  preflight?: PreflightReport;
+  verification?: VerificationReport;
 }
 
 export const resolveUpdate = defineUpdate<{ accepted: true; action: OperatorAction }, [ResolveRequest]>(

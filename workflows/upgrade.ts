@@ -7,6 +7,7 @@ import {
   allHandlersFinished,
   condition,
   isCancellation,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -19,6 +20,8 @@ import type { GateMode } from '../src/config/types.js';
 import type { Phase } from '../src/jobs/types.js';
 import { DEFAULT_PHASES, validateUpgradeInput, type UpgradeClusterInput } from '../src/upgrade/input.js';
 import type { PlannedJobSteps, UpgradePlan } from '../src/upgrade/plan.js';
+import { preflightFailure, preflightMarkdown } from '../src/preflight/format.js';
+import { verificationFailure, verificationMarkdown } from '../src/verify/format.js';
 import {
   coreUpgradedSignal,
   progressQuery,
@@ -26,6 +29,7 @@ import {
   resolveUpdate,
   type AwaitingDecision,
   type Decision,
+  type DecisionPoint,
   type OperatorAction,
   type ResolveRequest,
   type StepProgress,
@@ -43,6 +47,10 @@ class AbortRequested extends Error {
 }
 
 const now = (): string => new Date().toISOString();
+
+/** The job phase of a decision point (undefined for the workflow's own steps). */
+const jobPhase = (p: DecisionPoint): Phase | undefined =>
+  p === 'plan' || p === 'preflight' || p === 'gate' || p === 'verify' ? undefined : p;
 
 /** Go-style duration (`90s`, `1h30m`) in ms; the input was validated, so this cannot fail. */
 function ms(duration: string | undefined, fallback: number): number {
@@ -214,11 +222,7 @@ export async function upgradeCluster(input: UpgradeClusterInput): Promise<Upgrad
       return record({ action: 'abort', reason: 'failurePolicy is abort' }, 'failurePolicy');
     }
     state.awaiting = { ...awaiting, since: now() };
-    setStatus(
-      'AwaitingOperator',
-      awaiting.phase === 'plan' || awaiting.phase === 'gate' ? undefined : awaiting.phase,
-      awaiting.job,
-    );
+    setStatus('AwaitingOperator', jobPhase(awaiting.phase), awaiting.job);
     setCurrentDetails(
       [
         `### Upgrade of \`${input.cluster}\` is waiting for an operator`,
@@ -243,11 +247,7 @@ export async function upgradeCluster(input: UpgradeClusterInput): Promise<Upgrad
     pending = undefined;
     state.awaiting = undefined;
     const decision = record(req, answered ? (req.by ?? 'unknown') : 'operatorTimeout');
-    setStatus(
-      'Running',
-      awaiting.phase === 'plan' || awaiting.phase === 'gate' ? undefined : awaiting.phase,
-      awaiting.job,
-    );
+    setStatus('Running', jobPhase(awaiting.phase), awaiting.job);
     setCurrentDetails(`**Running**: ${decision.action} chosen by ${decision.by} (${decision.reason}).`);
     return decision;
   };
@@ -397,6 +397,10 @@ export async function upgradeCluster(input: UpgradeClusterInput): Promise<Upgrad
       }
     }
 
+    // Preflight: read-only checks before anything changes (docs/preflight.md). `patched` keeps
+    // upgrades started by an earlier build replayable.
+    if (patched('preflight')) await preflight();
+
     if (input.dryRun) {
       setStatus('Succeeded');
       setCurrentDetails(
@@ -409,6 +413,7 @@ export async function upgradeCluster(input: UpgradeClusterInput): Promise<Upgrad
         steps: [],
         decisions: state.decisions,
         plan,
+        ...(state.preflight ? { preflight: state.preflight } : {}),
       };
     }
 
@@ -460,8 +465,13 @@ export async function upgradeCluster(input: UpgradeClusterInput): Promise<Upgrad
       ph.state = 'done';
     }
 
+    // Verification: is the upgrade really done, judged from the cluster (docs/verification.md).
+    if (phases.includes('post-upgrade') && patched('verification')) await verify();
+
     setStatus('Succeeded');
-    setCurrentDetails(`**Upgrade of \`${input.cluster}\` succeeded.**`);
+    setCurrentDetails(
+      `**Upgrade of \`${input.cluster}\` succeeded.**${state.verification ? `\n\n${verificationMarkdown(state.verification)}` : ''}`,
+    );
     await condition(allHandlersFinished);
     return {
       cluster: input.cluster,
@@ -470,6 +480,8 @@ export async function upgradeCluster(input: UpgradeClusterInput): Promise<Upgrad
       steps: state.steps,
       decisions: state.decisions,
       plan,
+      ...(state.preflight ? { preflight: state.preflight } : {}),
+      ...(state.verification ? { verification: state.verification } : {}),
     };
   } catch (err) {
     if (err instanceof AbortRequested) {
@@ -606,5 +618,53 @@ export async function upgradeCluster(input: UpgradeClusterInput): Promise<Upgrad
     state.gate.state = 'passed';
     state.gate.passedAt = now();
     setStatus('Running');
+  }
+
+  /** Runs the preflight until it passes (the operator fixes and retries) or is aborted. */
+  async function preflight(): Promise<void> {
+    for (;;) {
+      setCurrentDetails(
+        `**Preflight** of cluster \`${input.cluster}\`: read-only checks before anything changes.`,
+      );
+      let failure: { error: string; hint?: string };
+      try {
+        const report = await control.preflightCluster({ input });
+        state.preflight = report;
+        // A dry run reports the preflight; it changes nothing, so there is nothing to stop.
+        if (report.ok || input.dryRun) return;
+        failure = preflightFailure(report);
+        setCurrentDetails(`### Preflight of \`${input.cluster}\` failed\n\n${preflightMarkdown(report)}`);
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+        const f = failureOf(err, 3);
+        failure = f.hint === undefined ? { error: f.message } : { error: f.message, hint: f.hint };
+      }
+      const d = await decide({ phase: 'preflight', ...failure, allowed: ['retry', 'abort'] });
+      if (d.action === 'abort') throw new AbortRequested(d);
+    }
+  }
+
+  /** Verifies the cluster; a failed verification waits for the operator (unless skipped in the input). */
+  async function verify(): Promise<void> {
+    const skip = input.skipChecks?.find((c) => c.name === 'verification');
+    for (;;) {
+      setStatus('Running');
+      setCurrentDetails(`**Verifying** the upgrade of cluster \`${input.cluster}\`.`);
+      let failure: { error: string; hint?: string };
+      try {
+        // Skipped: judge once and record it, without waiting for rollouts to converge.
+        const report = await control.verifyCluster({ input, ...(skip ? { waitMs: 0 } : {}) });
+        state.verification = report;
+        if (report.ok || skip) return;
+        failure = verificationFailure(report);
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+        const f = failureOf(err, 3);
+        failure = f.hint === undefined ? { error: f.message } : { error: f.message, hint: f.hint };
+      }
+      const d = await decide({ phase: 'verify', ...failure, allowed: ['retry', 'skip', 'abort'] });
+      if (d.action === 'abort') throw new AbortRequested(d);
+      if (d.action === 'skip') return;
+    }
   }
 }

@@ -19,7 +19,13 @@ import {
   type DevServer,
   type EmbeddedServerUser,
 } from '../temporal/dev-server.js';
-import type { FailurePolicy, KubeTargetInput, UpgradeClusterInput } from '../upgrade/input.js';
+import {
+  SKIPPABLE_CHECKS,
+  validateSkipChecks,
+  type FailurePolicy,
+  type KubeTargetInput,
+  type UpgradeClusterInput,
+} from '../upgrade/input.js';
 
 /** Process exit codes (docs/cli.md). */
 export const EXIT = {
@@ -55,6 +61,12 @@ export interface CommonOptions {
   verbose?: boolean;
   /** Accept a config that enables no job (the upgrade then changes nothing). */
   allowEmpty?: boolean;
+  /** `--skip-check NAME` (repeatable): failing preflight checks to go past. */
+  skipCheck?: string[];
+  /** `--skip-reason`: why (required with --skip-check; recorded in history). */
+  skipReason?: string;
+  /** `--by`: who decides (default user@host). */
+  by?: string;
 }
 
 export interface Io {
@@ -167,8 +179,30 @@ export function upgradeInput(
     ...(o.gate ? { gate: o.gate } : {}),
     ...(o.failurePolicy ? { failurePolicy: o.failurePolicy } : {}),
     ...(phases ? { phases } : {}),
+    ...skipChecksOf(o),
     ...extra,
   };
+}
+
+/** `--skip-check` / `--skip-reason` / `--by` as the input's skipChecks (who and why recorded). */
+export function skipChecksOf(o: CommonOptions): Pick<UpgradeClusterInput, 'skipChecks'> {
+  const names = o.skipCheck ?? [];
+  if (names.length === 0) return {};
+  const problems = validateSkipChecks(
+    names.map((name) => ({ name, by: o.by ?? operatorIdentity(), reason: o.skipReason ?? '' })),
+  );
+  if (!o.skipReason?.trim()) {
+    throw new ValidationError('--skip-check needs --skip-reason "<why>"', {
+      hint: 'the reason is recorded with who skipped the check, in the workflow history and the report',
+    });
+  }
+  if (problems.length > 0) {
+    throw new ValidationError(`--skip-check: ${problems.join('; ')}`, {
+      hint: `the checks are ${SKIPPABLE_CHECKS.join(', ')}`,
+    });
+  }
+  const by = o.by ?? operatorIdentity();
+  return { skipChecks: [...new Set(names)].map((name) => ({ name, by, reason: o.skipReason ?? '' })) };
 }
 
 /** `user@host`, recorded with operator decisions. */

@@ -29,6 +29,7 @@ import type {
   S3StorageConfig,
   StorageConfig,
   UpgradeConfig,
+  ChecksConfig,
 } from './types.js';
 import { validateAgainstSchema } from './validate.js';
 
@@ -852,7 +853,33 @@ function buildConfig(plain: unknown): UpgradeConfig {
       gate: (str(upgrade.gate) as UpgradeConfig['upgrade']['gate'] | undefined) ?? CONFIG_DEFAULTS.gate,
       ...(helm ? { helm: buildHelmUpgrade(helm) } : {}),
     },
+    ...(obj(root.checks) ? { checks: buildChecks(obj(root.checks) ?? {}) } : {}),
   };
+}
+
+function buildChecks(checks: Obj): ChecksConfig {
+  const strings = (v: unknown): string[] =>
+    Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
+  const config: ChecksConfig = {
+    images: strings(checks.images),
+    pullSecrets: strings(checks.pullSecrets),
+    insecureRegistries: strings(checks.insecureRegistries),
+  };
+  const keys = [
+    'targetVersion',
+    'coreChart',
+    'coreChartRepo',
+    'coreChartVersion',
+    'extensionCharts',
+    'imageRegistry',
+    'registryAuthFile',
+    'caFile',
+  ] as const;
+  for (const key of keys) {
+    const value = str(checks[key]);
+    if (value !== undefined) config[key] = value;
+  }
+  return config;
 }
 
 function sha256(text: string): string {

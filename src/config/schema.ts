@@ -316,6 +316,69 @@ export const CONFIG_SCHEMA: JsonSchema = {
       },
       helm: helmUpgrade,
     }),
+    checks: section(
+      'Inputs of the preflight (charts and images that must be reachable) and of the verification. See docs/preflight.md.',
+      {
+        targetVersion: optional(
+          'string',
+          'The ks-core appVersion the upgrade installs; default: the core chart’s.',
+          {
+            examples: ['v4.1.3'],
+          },
+        ),
+        coreChart: optional(
+          'string',
+          'The v4 ks-core chart: a .tgz path, an https:// URL of one, oci://registry/path/ks-core:<version>, or its name in coreChartRepo.',
+          { minLength: 1, examples: ['oci://registry.local:5000/kubesphere/ks-core:1.1.4'] },
+        ),
+        coreChartRepo: optional('string', 'The Helm repository coreChart is in (as `helm --repo`).', {
+          minLength: 1,
+        }),
+        coreChartVersion: optional(
+          'string',
+          'The version of coreChart in coreChartRepo (as `helm --version`).',
+          {
+            minLength: 1,
+          },
+        ),
+        extensionCharts: optional(
+          'string',
+          'Where extension charts are: oci://registry/path, or the URL of a Helm repository or extensions museum.',
+          { minLength: 1 },
+        ),
+        imageRegistry: optional(
+          'string',
+          'global.imageRegistry the charts are installed with (an air-gapped mirror).',
+          {
+            minLength: 1,
+          },
+        ),
+        images: optional('array', 'More images that must be pullable.', { items: { type: 'string' } }),
+        pullSecrets: optional(
+          'array',
+          'Image pull secrets (namespace/name) besides those of the kubesphere-system default ServiceAccount.',
+          {
+            items: {
+              type: 'string',
+              pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-.a-z0-9]*[a-z0-9])?$',
+            },
+          },
+        ),
+        registryAuthFile: optional(
+          'string',
+          'Docker config.json with the worker’s own registry credentials.',
+          {
+            minLength: 1,
+          },
+        ),
+        insecureRegistries: optional('array', 'Registries spoken to over plain HTTP (loopback always is).', {
+          items: { type: 'string' },
+        }),
+        caFile: optional('string', 'PEM bundle of the CA of private registries and chart repositories.', {
+          minLength: 1,
+        }),
+      },
+    ),
   },
   $defs: {
     job,

@@ -9,6 +9,34 @@ export interface UpgradeConfig {
   /** Every `jobs.<name>` entry of the merged files, keyed by job name. */
   jobs: Record<string, JobConfig>;
   upgrade: UpgradeOptions;
+  /** Inputs of the preflight and the verification (docs/preflight.md); absent: none configured. */
+  checks?: ChecksConfig;
+}
+
+/** Where the preflight finds the charts and images of the upgrade, and what verification expects. */
+export interface ChecksConfig {
+  /** The ks-core appVersion the upgrade installs (e.g. `v4.1.3`); default: the core chart's. */
+  targetVersion?: string;
+  /** The v4 ks-core chart: a .tgz path, an https:// URL, `oci://…:version`, or a chart name with `coreChartRepo`. */
+  coreChart?: string;
+  /** The Helm repository `coreChart` is in (as `helm --repo`). */
+  coreChartRepo?: string;
+  /** The chart version in `coreChartRepo` (as `helm --version`). */
+  coreChartVersion?: string;
+  /** Where extension charts are: `oci://registry/path`, or a Helm repository / extensions-museum URL. */
+  extensionCharts?: string;
+  /** `global.imageRegistry` the charts will be installed with (an air-gapped mirror). */
+  imageRegistry?: string;
+  /** More images that must be pullable. */
+  images: string[];
+  /** Image pull secrets (`namespace/name`) besides those of the kubesphere-system default ServiceAccount. */
+  pullSecrets: string[];
+  /** A Docker config.json with the worker's own registry credentials (OCI charts). */
+  registryAuthFile?: string;
+  /** Registries spoken to over plain HTTP (loopback always is). */
+  insecureRegistries: string[];
+  /** PEM bundle of the CA of private registries and chart repositories. */
+  caFile?: string;
 }
 
 export interface StorageConfig {

@@ -6,6 +6,7 @@ import {
   makeTelemetryFilterString,
   type LogLevel,
 } from '@temporalio/worker';
+import { Client } from '@temporalio/client';
 import { createActivities } from '../../activities/index.js';
 import type { JobRegistry } from '../jobs/registry.js';
 import { workflowBundle } from './bundle.js';
@@ -56,7 +57,14 @@ export async function createUpgradeWorker(o: UpgradeWorkerOptions): Promise<Work
     namespace: o.namespace,
     taskQueue: o.taskQueue,
     workflowBundle: await workflowBundle(),
-    activities: createActivities(o.registry ? { registry: o.registry } : {}),
+    activities: createActivities({
+      ...(o.registry ? { registry: o.registry } : {}),
+      // The preflight looks for other running upgrades of the same cluster through this client.
+      temporal: {
+        client: new Client({ connection: o.connection, namespace: o.namespace }),
+        source: `Temporal namespace ${o.namespace}`,
+      },
+    }),
     maxConcurrentActivityTaskExecutions: o.maxConcurrentActivities ?? 8,
     // Let a running step notice shutdown (its AbortSignal fires) and stop at a safe point.
     shutdownGraceTime: '20s',

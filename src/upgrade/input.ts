@@ -3,6 +3,7 @@
 // validates before starting, so a rejected input never reaches workflow history.
 import type { GateMode } from '../config/types.js';
 import type { Phase } from '../jobs/types.js';
+import { PREFLIGHT_CHECKS } from '../preflight/types.js';
 
 /** Where the worker finds the cluster's credentials: paths and names only, never credentials. */
 export interface KubeTargetInput {
@@ -52,6 +53,18 @@ export interface UpgradeClusterInput {
   /** Plan only: report what each job would do, change nothing. */
   dryRun?: boolean;
   tuning?: UpgradeTuning;
+  /**
+   * Failing preflight checks to go past (`name` of the check, or `verification` to not wait for an
+   * operator when the final verification fails), each with who decided and why — kept in history.
+   */
+  skipChecks?: SkipCheck[];
+}
+
+/** An operator's decision to go past one failing check (docs/preflight.md). */
+export interface SkipCheck {
+  name: string;
+  by: string;
+  reason: string;
 }
 
 /** The top-level fields of {@link UpgradeClusterInput} (docs/workflow-input.schema.json lists the same). */
@@ -66,6 +79,7 @@ export const INPUT_FIELDS: readonly string[] = [
   'failurePolicy',
   'dryRun',
   'tuning',
+  'skipChecks',
 ];
 
 export const DEFAULT_PHASES: readonly Phase[] = ['prepare-upgrade', 'pre-upgrade', 'post-upgrade'];
@@ -179,6 +193,39 @@ export function validateUpgradeInput(input: unknown): string[] {
       }
     }
   }
+  problems.push(...validateSkipChecks(i.skipChecks));
+  return problems;
+}
+
+/** The checks `skipChecks` may name: the preflight's, and the final verification. */
+export const SKIPPABLE_CHECKS: readonly string[] = [...PREFLIGHT_CHECKS, 'verification'];
+
+/** Problems with `skipChecks`, as `path: what; how to fix` lines. Pure: the workflow runs it too. */
+export function validateSkipChecks(value: unknown, path = 'skipChecks'): string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value))
+    return [`${path}: expected a list like [{"name":"images","by":"you","reason":"why"}]`];
+  const problems: string[] = [];
+  value.forEach((s: unknown, i) => {
+    const p = `${path}[${i}]`;
+    if (typeof s !== 'object' || s === null || Array.isArray(s)) {
+      problems.push(`${p}: expected {"name", "by", "reason"}`);
+      return;
+    }
+    const o = s as Record<string, unknown>;
+    for (const key of Object.keys(o)) {
+      if (!['name', 'by', 'reason'].includes(key))
+        problems.push(`${p}.${key}: unknown field; allowed: name, by, reason`);
+    }
+    if (typeof o.name !== 'string' || !SKIPPABLE_CHECKS.includes(o.name)) {
+      problems.push(`${p}.name: must be one of ${SKIPPABLE_CHECKS.join(', ')}`);
+    }
+    for (const key of ['by', 'reason'] as const) {
+      if (typeof o[key] !== 'string' || o[key].trim() === '') {
+        problems.push(`${p}.${key}: required (who skips the check, and why)`);
+      }
+    }
+  });
   return problems;
 }
 

@@ -154,11 +154,15 @@ export async function playCoreUpgrade(
       spec: { version, displayName: { en: name } },
     });
   }
-  await kube.mutate(DeploymentResource, 'ks-apiserver', 'kubesphere-system', (d) => {
-    const c = d.spec?.template?.spec?.containers?.[0];
-    if (c) c.image = 'kubesphere/ks-apiserver:v4.1.3';
-    if (d.spec) d.spec.replicas = 1;
-  });
+  // helm upgrade rolls the control plane onto the v4 images (and back up from core's scale-down).
+  for (const name of ['ks-apiserver', 'ks-console', 'ks-controller-manager']) {
+    if (!(await kube.tryGet(DeploymentResource, name, 'kubesphere-system'))) continue;
+    await kube.mutate(DeploymentResource, name, 'kubesphere-system', (d) => {
+      const c = d.spec?.template?.spec?.containers?.[0];
+      if (c) c.image = `kubesphere/${name}:v4.1.3`;
+      if (d.spec) d.spec.replicas = 1;
+    });
+  }
   await putKsCoreRelease(kube, 1, 'v3.4.1', 'superseded');
   await putKsCoreRelease(kube, 2, 'v4.1.3', 'deployed');
 }
