@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -182,20 +182,16 @@ describe('preflight: the first step of an upgrade refuses before anything change
 
   it('refuses a backup store it cannot write', async () => {
     const name = uniqueName('pf-store');
-    // A file where the backup directory should be: the path cannot be created.
-    const blocker = path.join(dir, `${name}-file`);
-    await writeFile(blocker, 'not a directory');
+    // The backup directory exists (the config check passes), but a file stands where the store
+    // must create its folders: nothing can be written under it.
+    const backups = path.join(dir, `${name}-dir`);
+    await mkdir(backups);
+    await writeFile(path.join(backups, 'ks-upgrade-preflight'), 'not a directory');
     const file = path.join(dir, `${name}.yaml`);
-    await writeFile(
-      file,
-      yaml.dump({ storage: { local: { path: path.join(blocker, 'backups') }, encryption: { keyFile } } }),
-    );
+    await writeFile(file, yaml.dump({ storage: { local: { path: backups }, encryption: { keyFile } } }));
     const { handle, progress } = await refused(input(name, file));
     assert.deepEqual(failed(progress), ['store']);
-    assert.match(
-      progress.awaiting?.error ?? '',
-      /store: the backup store local:.*-file\/backups is not writable/,
-    );
+    assert.match(progress.awaiting?.error ?? '', /store: the backup store local:.*-dir is not writable/);
     await abort(handle);
   });
 
