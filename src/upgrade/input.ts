@@ -1,6 +1,7 @@
 // The input of the `upgradeCluster` workflow. Plain JSON, usable from `temporal workflow start`.
 // Pure code: the workflow validates its own input with it (deterministic, no I/O), and the CLI
 // validates before starting, so a rejected input never reaches workflow history.
+import { parseDuration } from '../config/duration.js';
 import type { GateMode } from '../config/types.js';
 import type { Phase } from '../jobs/types.js';
 import { PREFLIGHT_CHECKS } from '../preflight/types.js';
@@ -52,6 +53,8 @@ export interface UpgradeClusterInput {
   failurePolicy?: FailurePolicy;
   /** Plan only: report what each job would do, change nothing. */
   dryRun?: boolean;
+  /** Accept a config that enables no job (`run --allow-empty`); read by the planning step. */
+  allowEmpty?: boolean;
   tuning?: UpgradeTuning;
   /**
    * Failing preflight checks to go past (`name` of the check, or `verification` to not wait for an
@@ -78,6 +81,7 @@ export const INPUT_FIELDS: readonly string[] = [
   'gate',
   'failurePolicy',
   'dryRun',
+  'allowEmpty',
   'tuning',
   'skipChecks',
 ];
@@ -169,7 +173,7 @@ export function validateUpgradeInput(input: unknown): string[] {
   }
   if (i.gate !== undefined && !GATES.includes(i.gate as GateMode))
     problems.push(`gate: must be one of ${GATES.join(', ')}`);
-  for (const flag of ['useDefaults', 'dryRun']) {
+  for (const flag of ['useDefaults', 'dryRun', 'allowEmpty']) {
     if (i[flag] !== undefined && typeof i[flag] !== 'boolean')
       problems.push(`${flag}: expected true or false`);
   }
@@ -185,6 +189,8 @@ export function validateUpgradeInput(input: unknown): string[] {
         problems.push(`tuning.${k}: unknown field`);
       } else if (typeof v !== 'string' || !DURATION.test(v)) {
         problems.push(`tuning.${k}: expected a duration such as "30s" or "2h"`);
+      } else if (!inDurationRange(v)) {
+        problems.push(`tuning.${k}: ${v} is longer than a duration can be (about 292 years)`);
       }
     }
   }
@@ -222,6 +228,19 @@ export function validateSkipChecks(value: unknown, path = 'skipChecks'): string[
     }
   });
   return problems;
+}
+
+/**
+ * Within Go's (and the config's) duration range, 2^63-1 ns: beyond it the config parser refuses the
+ * value and Temporal cannot schedule with it, so the workflow must not start with it.
+ */
+function inDurationRange(duration: string): boolean {
+  try {
+    parseDuration(duration);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
