@@ -13,6 +13,7 @@ import {
   formatDuration,
   loadConfig,
   loadConfigFromText,
+  parseDuration,
   type LoadedConfig,
   type UpgradeConfig,
 } from '../../src/config/index.js';
@@ -142,6 +143,13 @@ describe('fuzz: config loader', () => {
         fuzzParameters(30),
       );
     });
+  });
+
+  it('regression: a duration beyond 2^53 ns keeps its value through formatDuration', () => {
+    // 36,030,000 s + 5.868001 ms: the milliseconds, a double, hold it to about 4 ns; formatting
+    // them through ms * 1e6 lost a nanosecond, so a reserialized config reloaded different.
+    const ms = parseDuration('.00000163h36030000s1ns');
+    assert.equal(parseDuration(formatDuration(ms)), ms);
   });
 
   it('leaves no unhandled rejection', () => {
