@@ -7,6 +7,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { ValidationError } from '../../src/errors.js';
+import { parseDuration } from '../../src/config/duration.js';
 import type { JsonSchema } from '../../src/config/schema.js';
 import { assertValidInput } from '../../src/temporal/client.js';
 import { INPUT_FIELDS, validateUpgradeInput, type UpgradeClusterInput } from '../../src/upgrade/input.js';
@@ -27,15 +28,26 @@ const schema = JSON.parse(
   readFileSync(path.join(repoRoot, 'docs/workflow-input.schema.json'), 'utf8'),
 ) as JsonSchema;
 
+const durationPattern = new RegExp(schema.$defs?.duration?.pattern ?? '', 'u');
 const PHASES = ['prepare-upgrade', 'pre-upgrade', 'post-upgrade', 'dynamic-upgrade'];
 
 /** Inputs the published schema allows (phases: a non-empty subsequence, in upgrade order). */
 const validInput = fromSchema(schema, {
   valuesAt: {
+    // The schema's pattern cannot say "at most 2^63-1 ns" (about 292 years); the validator can.
+    '#/$defs/duration': fc.stringMatching(durationPattern).filter((d) => {
+      try {
+        parseDuration(d);
+        return true;
+      } catch {
+        return false;
+      }
+    }),
     '#/properties/phases': fc
       .subarray(PHASES, { minLength: 1 })
       .map((phases) => phases.filter((p) => PHASES.includes(p))),
   },
+  // The schema's pattern cannot say "at most 2^63-1 ns"; the validator refuses longer durations.
   keysAt: { '#/properties/overrides/properties/jobs': fc.constantFrom('core', 'iam', 'devops', 'x-1') },
 }).map((v) => v as Record<string, unknown>);
 
