@@ -366,6 +366,16 @@ export function aliasBomb(path: readonly string[], levels: number, fanout: numbe
   return `${head}${lines.join('\n')}\n`;
 }
 
+/** The keys of a key path as the loaders write it: `a.b["c.d"][0]` → a, b, c.d. */
+export function pathKeys(path: string): string[] {
+  const keys: string[] = [];
+  for (const m of path.matchAll(/(?:^|\.)([A-Za-z_][\w-]*)|\[("(?:[^"\\]|\\.)*")\]/g)) {
+    const key = m[1] ?? (m[2] === undefined ? undefined : (JSON.parse(m[2]) as string));
+    if (key !== undefined) keys.push(key);
+  }
+  return keys;
+}
+
 /** Paths of the mappings in a plain value (for placing duplicates and big numbers). */
 export function mappingPaths(value: unknown, path: string[] = []): string[][] {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return [];
@@ -450,6 +460,24 @@ export function fileLoaderProperties<T, E extends Error>(spec: FileLoaderSpec<T,
       );
       if (needPath && p.line !== 0) {
         assert.notEqual(p.path, '', `no key path in a problem of well-formed YAML: ${JSON.stringify(p)}`);
+        // The line shows the key the problem is about, or one of its parents (a missing key is
+        // reported at its parent); YAML text inside a block scalar has lines of its own.
+        const text = source.text.split('\n')[p.line - 1] ?? '';
+        const shown = pathKeys(p.path).some(
+          (key) =>
+            text.includes(key) ||
+            text.includes(JSON.stringify(key).slice(1, -1)) ||
+            text.includes(key.replace(/'/g, "''")),
+        );
+        const inBlock = /YAML text/.test(p.message);
+        // A list item's line shows its value; a problem about two keys is at the one it names.
+        const item = /\[\d+\]$/.test(p.path);
+        const lineKey = /^\s*(?:- )*["']?([^"':]+)["']?:/.exec(text)?.[1];
+        const named = lineKey !== undefined && p.message.includes(lineKey);
+        assert.ok(
+          shown || inBlock || item || named,
+          `line ${p.line} (${JSON.stringify(text)}) shows no key of ${p.path}: ${p.message}`,
+        );
       }
       assert.ok(error.message.includes(p.message), 'the message lists every problem');
     }
