@@ -10,7 +10,7 @@ import { registerBuiltinJobs } from '../jobs/builtin.js';
 import { loadPlugins, pluginsFromEnv } from '../jobs/plugins.js';
 import { defaultRegistry, type JobRegistry } from '../jobs/registry.js';
 import type { Phase } from '../jobs/types.js';
-import { connectClient } from '../temporal/client.js';
+import { assertValidInput, connectClient } from '../temporal/client.js';
 import { temporalSettings, type TemporalSettings } from '../temporal/connection.js';
 import {
   defaultStateDir,
@@ -125,6 +125,12 @@ export async function clusterTarget(o: CommonOptions): Promise<ClusterTarget> {
       hint: 'pass --cluster <name> (e.g. host, member-1): it names the workflow and the backup folder',
     });
   }
+  if (o.context === '') {
+    // Usually an unset variable (`--context "$CTX"`): the worker would use another context than named.
+    throw new ValidationError('--context is empty', {
+      hint: 'pass the name of a kubeconfig context, or leave --context out to use the current one',
+    });
+  }
   if (o.inCluster) {
     return {
       cluster: o.cluster ?? 'host',
@@ -182,6 +188,27 @@ export function upgradeInput(
     ...skipChecksOf(o),
     ...extra,
   };
+}
+
+/** The flags of `ks-upgrade run` that shape its workflow input. */
+export interface RunInputOptions extends CommonOptions {
+  dryRun?: boolean;
+  heartbeatTimeout?: string;
+}
+
+/**
+ * The workflow input of `ks-upgrade run`, checked as the workflow checks it: bad flags end here
+ * with a {@link ValidationError}, before a server starts or a workflow exists.
+ */
+export function runInput(o: RunInputOptions, target: ClusterTarget): UpgradeClusterInput {
+  const input = upgradeInput(o, target, {
+    ...(o.dryRun ? { dryRun: true } : {}),
+    ...(o.heartbeatTimeout ? { tuning: { heartbeatTimeout: o.heartbeatTimeout } } : {}),
+    // The workflow's planning step loads the config again from the input, so it carries this.
+    ...(o.allowEmpty ? { allowEmpty: true } : {}),
+  });
+  assertValidInput(input);
+  return input;
 }
 
 /** `--skip-check` / `--skip-reason` / `--by` as the input's skipChecks (who and why recorded). */

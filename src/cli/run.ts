@@ -4,11 +4,10 @@
 import { NativeConnection } from '@temporalio/worker';
 import { ValidationError } from '../errors.js';
 import { closeSharedConnections } from '../kube/connect.js';
-import { assertValidInput, startUpgrade } from '../temporal/client.js';
+import { startUpgrade } from '../temporal/client.js';
 import { stopServersBeingStarted } from '../temporal/dev-server.js';
 import { createUpgradeWorker, installRuntime } from '../temporal/worker.js';
 import { checkClusterBinding } from '../upgrade/cluster-identity.js';
-import type { UpgradeClusterInput } from '../upgrade/input.js';
 import { loadUpgradeConfig } from '../upgrade/plan.js';
 import { clusterConnection, sharedStore } from '../upgrade/runtime.js';
 import {
@@ -18,7 +17,7 @@ import {
   clusterTarget,
   jobRegistry,
   temporalTarget,
-  upgradeInput,
+  runInput,
   type CommonOptions,
   type Io,
   type TemporalTarget,
@@ -97,15 +96,7 @@ class Interruption {
 export async function runCommand(o: RunOptions, io: Io): Promise<number> {
   const registry = await jobRegistry(o);
   const cluster = await clusterTarget(o);
-  const input = upgradeInput(o, cluster, {
-    ...(o.dryRun ? { dryRun: true } : {}),
-    ...(o.heartbeatTimeout ? { tuning: { heartbeatTimeout: o.heartbeatTimeout } } : {}),
-  });
-  // `allowEmpty` is read where the config is loaded (UpgradeConfigInput); the workflow's planning
-  // step loads the config again from the same input.
-  const withAllowEmpty = { ...input, allowEmpty: true };
-  const workflowInput: UpgradeClusterInput = o.allowEmpty ? withAllowEmpty : input;
-  assertValidInput(workflowInput);
+  const input = runInput(o, cluster);
   // Validate the whole config here, before a server starts or a workflow exists: bad input must fail
   // fast and change nothing. (The workflow validates again on the worker, which reads the files.)
   const loaded = await loadUpgradeConfig({ ...input, allowEmpty: o.allowEmpty === true }, registry);
@@ -157,7 +148,7 @@ export async function runCommand(o: RunOptions, io: Io): Promise<number> {
     }
     const { handle, attached, completed } = await startUpgrade(
       target.client,
-      workflowInput,
+      input,
       target.settings.taskQueue,
       undefined,
       o.rerun ? { rerun: true } : {},

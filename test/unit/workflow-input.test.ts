@@ -38,7 +38,7 @@ describe('workflow input', () => {
         extra: 1,
       }),
       [
-        'extra: unknown field; allowed: cluster, kube, configFiles, useDefaults, overrides, phases, gate, failurePolicy, dryRun, tuning, skipChecks',
+        'extra: unknown field; allowed: cluster, kube, configFiles, useDefaults, overrides, phases, gate, failurePolicy, dryRun, allowEmpty, tuning, skipChecks',
         'cluster: required, a lowercase DNS label such as "host" or "member-1"',
         'phases: must be in upgrade order without repeats (prepare-upgrade → pre-upgrade → post-upgrade → dynamic-upgrade)',
         'gate: must be one of signal, detect, helm, none',
