@@ -145,7 +145,7 @@ describe('gate helm', () => {
     const { worker, run: running, taskQueue } = await startWorker(native, registry);
     try {
       const { handle } = await startUpgrade(client, input, taskQueue);
-      const result = await handle.result();
+      const result = await within(handle.result(), handle, 'the upgrade to finish');
       assert.equal(result.status, 'Succeeded');
       assert.deepEqual(result.decisions, [], 'no operator decision was needed');
       const failed = result.steps.filter((s) => s.state !== 'succeeded');
