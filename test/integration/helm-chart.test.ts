@@ -171,6 +171,18 @@ describe('Helm chart deploy/helm/ks-upgrade', () => {
     });
   }
 
+  it('refuses bad values, naming the value and what it must be', async () => {
+    await assert.rejects(template('bad', ['role=hub']), /\/role': value must be one of 'host', 'member'/);
+    await assert.rejects(
+      template('bad', ['temporal.address=temporal']),
+      /\/temporal\/address': 'temporal' does not match/,
+    );
+    await assert.rejects(
+      template('bad', ['temporal.tls.serverCA=true']),
+      /temporal.tls.serverCA needs temporal.tls.existingSecret/,
+    );
+  });
+
   it("the worker's pod passes the enforced `restricted` profile (and a pod without its securityContext does not)", async () => {
     const objects = await template('ks-upgrade-psa', FULL);
     const deploy = objects.find((o) => o.kind === 'Deployment');
