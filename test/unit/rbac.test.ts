@@ -5,7 +5,12 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import * as yaml from 'js-yaml';
-import { RBAC_MANIFEST_PATH, renderRbacManifest } from '../../scripts/gen-rbac.js';
+import {
+  CHART_RBAC_PATH,
+  RBAC_MANIFEST_PATH,
+  renderChartRbac,
+  renderRbacManifest,
+} from '../../scripts/gen-rbac.js';
 import { BUILTIN_JOB_FACTORIES, registerBuiltinJobs } from '../../src/jobs/builtin.js';
 import { JobRegistry } from '../../src/jobs/registry.js';
 import type { JobFactory } from '../../src/jobs/types.js';
@@ -24,6 +29,10 @@ const VERBS = new Set(['get', 'list', 'create', 'update', 'patch', 'delete', 'es
 describe('access table', () => {
   it('deploy/kubernetes/rbac.yaml is generated from it (run `npx tsx scripts/gen-rbac.ts` when this fails)', async () => {
     assert.equal(await readFile(RBAC_MANIFEST_PATH, 'utf8'), await renderRbacManifest());
+  });
+
+  it("the Helm chart's RBAC template is generated from it (run `npx tsx scripts/gen-rbac.ts` when this fails)", async () => {
+    assert.equal(await readFile(CHART_RBAC_PATH, 'utf8').catch(() => ''), await renderChartRbac());
   });
 
   it('has a table for every built-in job, and only well-formed rules', () => {
