@@ -193,7 +193,9 @@ export async function checkKubeSphereVersion(env: PreflightEnv): Promise<Preflig
   } catch (err) {
     return fail(name, `cannot read the KubeSphere version: ${describeError(err)}`, 'see the access check');
   }
-  const version = release ?? installer;
+  // ks-installer v3.4.1 installs ks-core from a chart whose appVersion was never bumped (it says
+  // v3.3.2), so on v3 the installer's version is the truth; only a v4 chart's appVersion is exact.
+  const version = release?.startsWith('v4.') ? release : (installer ?? release);
   const seen = [
     release ? `ks-core Helm release ${release}` : '',
     installer ? `ks-installer ${installer}` : '',
