@@ -31,6 +31,8 @@ versitygw_bin() { echo "$TOOLS_DIR/versitygw-$VERSITYGW_VERSION/versitygw"; }
 helm_bin() { echo "$TOOLS_DIR/helm-$HELM_VERSION/helm"; }
 crane_bin() { echo "$TOOLS_DIR/crane-$CRANE_VERSION/crane"; }
 distribution_bin() { echo "$TOOLS_DIR/distribution-$DISTRIBUTION_VERSION/registry"; }
+# kubectl (KUBE_VERSION, built like kube-apiserver): the baseline of `npm run bench`.
+kubectl_bin() { echo "$TOOLS_DIR/kubectl-$KUBE_VERSION/kubectl"; }
 
 # Serialises up/down/cluster of one state dir: concurrent test runs must not start two etcds on one
 # data directory, or stop servers another run is starting.
