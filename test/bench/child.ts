@@ -28,7 +28,7 @@ async function backup(p: BackupParams): Promise<{ ms: number; units: number }> {
     cluster: { name: 'bench' },
     kube: conn.client,
     store,
-    config: { enabled: true, priority: 1, dynamicOptions: {} } as never,
+    config: { enabled: true, priority: 1, dynamicOptions: {} },
     logger,
   });
   const t0 = process.hrtime.bigint();

@@ -13,8 +13,10 @@ import { startEphemeralCluster } from '../helpers/cluster.js';
 import { repoRoot } from '../helpers/env.js';
 import { benchBackup } from './backup.js';
 import { comparisonRow, formatTable, placeholderRow, type Row } from './harness.js';
+import { benchIam } from './iam.js';
 import { benchList } from './list.js';
 import { benchOrchestration } from './orchestration.js';
+import { benchRss } from './rss.js';
 
 const num = (name: string, fallback: number): number => Number(process.env[name] ?? fallback);
 const only = new Set(process.argv.slice(2));
@@ -50,10 +52,27 @@ try {
       await cluster.remove();
     }
   }
+  if (want('iam')) {
+    add(
+      await benchIam({
+        users: num('BENCH_IAM_USERS', 10_000),
+        sweepObjects: num('BENCH_IAM_SWEEP', 2_000),
+        concurrencies: [4, 16, 32, 64, 128],
+      }),
+    );
+  }
   if (want('orchestration')) {
     const cluster = await startEphemeralCluster('bench-noop');
     try {
       add(await benchOrchestration(cluster, num('BENCH_NOOP_JOBS', 20)));
+    } finally {
+      await cluster.remove();
+    }
+  }
+  if (want('rss')) {
+    const cluster = await startEphemeralCluster('bench-rss');
+    try {
+      add(await benchRss(cluster, num('BENCH_RSS_USERS', 2000)));
     } finally {
       await cluster.remove();
     }
