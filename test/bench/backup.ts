@@ -63,12 +63,13 @@ export async function benchBackup(cluster: EphemeralCluster, o: BackupBenchOptio
   const small: Side = { ms: [], rss: [] };
   let kubectlBytes = 0;
   const run = async (kind: string, storage: StorageConfig, side: Side, expect: number): Promise<void> => {
-    const r = await measureChild('backup', {
-      kubeconfig: cluster.kubeconfig,
-      kind,
-      storage,
-      key: uniqueName('list'),
-    });
+    // BENCH_CHILD_NODE_ARGS: extra Node flags for our side (--cpu-prof, --heap-prof…) when profiling.
+    const nodeArgs = process.env.BENCH_CHILD_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+    const r = await measureChild(
+      'backup',
+      { kubeconfig: cluster.kubeconfig, kind, storage, key: uniqueName('list') },
+      nodeArgs,
+    );
     if (r.result.units !== expect)
       throw new Error(`backup of ${kind}: ${r.result.units} objects, expected ${expect}`);
     side.ms.push(r.result.ms);

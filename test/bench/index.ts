@@ -52,15 +52,6 @@ try {
       await cluster.remove();
     }
   }
-  if (want('iam')) {
-    add(
-      await benchIam({
-        users: num('BENCH_IAM_USERS', 10_000),
-        sweepObjects: num('BENCH_IAM_SWEEP', 2_000),
-        concurrencies: [4, 16, 32, 64, 128],
-      }),
-    );
-  }
   if (want('orchestration')) {
     const cluster = await startEphemeralCluster('bench-noop');
     try {
@@ -76,6 +67,15 @@ try {
     } finally {
       await cluster.remove();
     }
+  }
+  if (want('iam')) {
+    add(
+      await benchIam({
+        users: num('BENCH_IAM_USERS', 10_000),
+        sweepObjects: num('BENCH_IAM_SWEEP', 2_000),
+        concurrencies: [4, 16, 32, 64, 128],
+      }),
+    );
   }
   if (want('fleet') || only.size === 0) {
     add(
