@@ -36,6 +36,8 @@ helm_bin() { echo "$TOOLS_DIR/helm-$HELM_VERSION/helm"; }
 crane_bin() { echo "$TOOLS_DIR/crane-$CRANE_VERSION/crane"; }
 node_dir() { echo "$TOOLS_DIR/node-$NODE_VERSION"; }
 distribution_bin() { echo "$TOOLS_DIR/distribution-$DISTRIBUTION_VERSION/registry"; }
+# kubectl (KUBE_VERSION, built like kube-apiserver): the baseline of `npm run bench`.
+kubectl_bin() { echo "$TOOLS_DIR/kubectl-$KUBE_VERSION/kubectl"; }
 
 # Serialises up/down/cluster of one state dir: concurrent test runs must not start two etcds on one
 # data directory, or stop servers another run is starting.
