@@ -7,6 +7,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { Client, Connection } from '@temporalio/client';
 import { ConfigMapResource } from '../../src/api/core.js';
 import { BUILTIN_JOB_FACTORIES } from '../../src/jobs/builtin.js';
 import type { ClusterConnection } from '../../src/kube/connect.js';
@@ -176,6 +177,36 @@ describe('ks-upgrade CLI', () => {
     );
     await worker.kill();
     worker = undefined;
+
+    // No worker polls any more: a finished upgrade is told from its result, not a query.
+    const done = await cli(['status', s.cluster, ...remote]);
+    assert.equal(done.code, 0, done.stdout + done.stderr);
+    assert.doesNotMatch(done.stdout + done.stderr, /Failed to query|did not answer/);
+    assert.match(done.stdout, new RegExp(`cluster ${s.cluster}: Succeeded`));
+    assert.match(done.stdout, /skipped\s+post-upgrade\s+gamma/, 'the steps, from the result');
+  });
+
+  it('status of an upgrade that ended without succeeding (no worker) exits 1 and says how it ended', async () => {
+    const s = await demoSetup(conn.client);
+    const taskQueue = uniqueName('noworker');
+    const remote = ['--temporal-address', env.temporalAddress, '--task-queue', taskQueue];
+    const started = await cli(['run', ...argsFor(s), ...remote, '--detach']);
+    assert.equal(started.code, 0, started.stderr);
+    const connection = await Connection.connect({ address: env.temporalAddress });
+    try {
+      const client = new Client({ connection, namespace: env.temporalNamespace });
+      await client.workflow.getHandle(`ks-upgrade-${s.cluster}`).terminate('operator stopped it');
+    } finally {
+      await connection.close();
+    }
+    const r = await cli(['status', s.cluster, ...remote]);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.doesNotMatch(r.stdout + r.stderr, /Failed to query|did not answer/);
+    assert.match(r.stdout, new RegExp(`cluster ${s.cluster}: Terminated`));
+    assert.match(r.stdout, /operator stopped it/);
+    const json = await cli(['status', s.cluster, ...remote, '--json']);
+    assert.equal(json.code, 1, json.stderr);
+    assert.equal((JSON.parse(json.stdout) as { workflowStatus: string }).workflowStatus, 'TERMINATED');
   });
 
   it('embedded default: starts a local Temporal server and worker, and a re-run after a crash resumes', async () => {
