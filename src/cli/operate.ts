@@ -14,6 +14,7 @@ import {
   progressQuery,
   resolveUpdate,
   type OperatorAction,
+  type StepProgress,
   type UpgradeProgress,
   type UpgradeResult,
 } from '../../workflows/messages.js';
@@ -27,6 +28,12 @@ import {
   type Io,
   type TemporalTarget,
 } from './common.js';
+import {
+  describeAttempt,
+  pendingAttempts,
+  withPendingAttempt,
+  type PendingAttempt,
+} from './status-pending.js';
 
 /** How an upgrade that is no longer running ended, in words. */
 const FINISHED: Readonly<Record<string, string>> = {
@@ -168,15 +175,27 @@ function progressFromSearchAttributes(cluster: string, d: WorkflowExecutionDescr
 /** The status line and step table of an upgrade, from its progress or its result. */
 function writeSteps(
   io: Io,
-  p: Pick<UpgradeProgress, 'cluster' | 'status' | 'phase' | 'job' | 'steps'>,
+  p: Pick<UpgradeProgress, 'cluster' | 'status' | 'phase' | 'job'> & {
+    steps: readonly (StepProgress & { currentAttempt?: number })[];
+  },
 ): void {
   io.stdout.write(
     `cluster ${p.cluster}: ${p.status}${p.phase ? ` (${p.phase}${p.job ? ` / ${p.job}` : ''})` : ''}\n`,
   );
   for (const s of p.steps) {
+    const attempts =
+      s.currentAttempt !== undefined ? `attempt ${s.currentAttempt}` : `attempts ${s.attempts}`;
     io.stdout.write(
-      `  ${s.state.padEnd(15)} ${s.phase.padEnd(16)} ${s.job.padEnd(22)} attempts ${s.attempts}${s.lastError ? `  ${s.lastError}` : ''}\n`,
+      `  ${s.state.padEnd(15)} ${s.phase.padEnd(16)} ${s.job.padEnd(22)} ${attempts}${s.lastError ? `  ${s.lastError}` : ''}\n`,
     );
+  }
+}
+
+/** One line per activity being retried (or waiting for its next attempt). */
+function writePending(io: Io, pending: readonly PendingAttempt[]): void {
+  for (const a of pending) {
+    const what = describeAttempt(a);
+    if (what) io.stdout.write(`retrying ${a.activity} (${a.activityId}, ${a.state}): ${what}\n`);
   }
 }
 
@@ -254,6 +273,9 @@ export async function statusCommand(
     const running = description.status.name === 'RUNNING';
     const extra = embeddedLines(target, running);
     if (!running) return finishedStatus(h, cluster, description, o, io, extra);
+    // The current attempt and last failure of the step's activity: the workflow learns of them
+    // only when the activity ends, the server's description has them while it retries.
+    const pending = pendingAttempts(description);
     // Without a run attached, nothing on the embedded server can answer a query: do not wait for one.
     let p: UpgradeProgress | undefined;
     let unanswered: string | undefined;
@@ -269,22 +291,27 @@ export async function statusCommand(
     if (p === undefined) {
       const q = progressFromSearchAttributes(cluster, description);
       if (o.json) {
-        io.stdout.write(`${JSON.stringify({ ...q, steps: null, unanswered }, null, 2)}\n`);
+        io.stdout.write(
+          `${JSON.stringify({ ...q, steps: null, unanswered, pendingActivities: pending }, null, 2)}\n`,
+        );
         io.stderr.write(extra);
       } else {
         io.stdout.write(
           `cluster ${cluster}: ${q.status}${q.phase ? ` (${q.phase}${q.job ? ` / ${q.job}` : ''})` : ''}\n` +
-            `  (from the workflow's search attributes; the steps need the progress query, and ${unanswered ?? ''})\n` +
-            extra,
+            `  (from the workflow's search attributes; the steps need the progress query, and ${unanswered ?? ''})\n`,
         );
+        writePending(io, pending);
+        io.stdout.write(extra);
       }
       return statusExit(q.status);
     }
+    const steps = withPendingAttempt(p.steps, pending);
     if (o.json) {
-      io.stdout.write(`${JSON.stringify(p, null, 2)}\n`);
+      io.stdout.write(`${JSON.stringify({ ...p, steps, pendingActivities: pending }, null, 2)}\n`);
       io.stderr.write(extra);
     } else {
-      writeSteps(io, p);
+      writeSteps(io, { ...p, steps });
+      writePending(io, pending);
       if (p.awaiting)
         io.stdout.write(`awaiting a decision (${p.awaiting.allowed.join('/')}): ${p.awaiting.error}\n`);
       writeDecisions(io, p.decisions);
