@@ -217,12 +217,14 @@ describe('ks-upgrade CLI', () => {
       assert.match(text.stdout, /running\s+pre-upgrade\s+beta\s+attempt \d+\s+.*injected failure/);
       assert.match(text.stdout, /retrying runJobPhase .*attempt \d+\/50, last failure: .*injected failure/);
       await run.waitFor(/↻ pre-upgrade beta: attempt \d+\/50, last failure: .*injected failure/, 120_000);
-    } finally {
       await conn.client.delete(ConfigMapResource, failing.name, failing.namespace);
+      const ended = await run.exited;
+      assert.equal(ended.code, 0, ended.stdout + ended.stderr);
+    } finally {
+      // On a failed assertion too: no run or worker process outlives the test.
+      run.child.kill('SIGKILL');
+      await retryWorker.kill();
     }
-    const ended = await run.exited;
-    await retryWorker.kill();
-    assert.equal(ended.code, 0, ended.stdout + ended.stderr);
   });
 
   it('status of an upgrade that ended without succeeding (no worker) exits 1 and says how it ended', async () => {
