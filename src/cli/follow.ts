@@ -2,7 +2,6 @@
 // running one (from its heartbeats), and what to do when the upgrade waits for a person.
 import { createInterface } from 'node:readline/promises';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
-import { defaultPayloadConverter } from '@temporalio/common';
 import {
   coreUpgradedSignal,
   progressQuery,
@@ -14,6 +13,7 @@ import {
 } from '../../workflows/messages.js';
 import type { JobProgress } from '../jobs/types.js';
 import { EXIT, operatorIdentity, type Io } from './common.js';
+import { attemptOfRunningStep, describeAttempt, pendingAttempts } from './status-pending.js';
 
 const MARK: Record<string, string> = {
   succeeded: '✔',
@@ -40,12 +40,10 @@ function bar(p: JobProgress): string {
   return [p.step, p.message].filter(Boolean).join(': ');
 }
 
-/** The heartbeat details of the running step, if the server has any. */
-async function runningDetail(handle: WorkflowHandle): Promise<JobProgress | undefined> {
+/** The running step's activity as the server knows it (attempt, last failure, last heartbeat). */
+async function runningAttempt(handle: WorkflowHandle, steps: readonly StepProgress[]) {
   try {
-    const d = await handle.describe();
-    const payload = d.raw.pendingActivities?.[0]?.heartbeatDetails?.payloads?.[0];
-    return payload ? defaultPayloadConverter.fromPayload<JobProgress>(payload) : undefined;
+    return attemptOfRunningStep(steps, pendingAttempts(await handle.describe()))?.attempt;
   } catch {
     return undefined;
   }
@@ -73,6 +71,7 @@ export async function follow(handle: WorkflowHandle, io: Io, o: FollowOptions): 
   });
   const printed = new Map<string, string>();
   let announced = '';
+  let lastRetry = '';
   let barShown = false;
   const clearBar = (): void => {
     if (barShown) io.stdout.write('\r\x1b[2K');
@@ -138,11 +137,21 @@ export async function follow(handle: WorkflowHandle, io: Io, o: FollowOptions): 
           io.stdout.write(`\n↺ rolling back the jobs that ran…\n`);
         }
       }
-      if (progress.status === 'Running' && io.stdout.isTTY) {
-        const detail = await runningDetail(handle);
-        const line = `  … ${progress.phase ?? ''} ${progress.job ?? ''} ${detail ? bar(detail) : ''}`;
-        io.stdout.write(`\r\x1b[2K${line.slice(0, 120)}`);
-        barShown = true;
+      if (progress.status === 'Running') {
+        const attempt = await runningAttempt(handle, progress.steps);
+        // A failed attempt being retried: said once per attempt, on a terminal or not.
+        const retrying = attempt && describeAttempt(attempt);
+        if (retrying && retrying !== lastRetry) {
+          lastRetry = retrying;
+          clearBar();
+          io.stdout.write(`  ↻ ${progress.phase ?? ''} ${progress.job ?? ''}: ${retrying}\n`);
+        }
+        if (io.stdout.isTTY) {
+          const detail = attempt?.lastHeartbeat;
+          const line = `  … ${progress.phase ?? ''} ${progress.job ?? ''} ${detail ? bar(detail) : ''}`;
+          io.stdout.write(`\r\x1b[2K${line.slice(0, 120)}`);
+          barShown = true;
+        }
       }
     }
     if (done) break;

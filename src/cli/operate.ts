@@ -1,5 +1,6 @@
 // `ks-upgrade status|resolve|gate`: look at an upgrade and act on it, from any terminal.
 import {
+  WorkflowFailedError,
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
   type Client,
@@ -13,7 +14,9 @@ import {
   progressQuery,
   resolveUpdate,
   type OperatorAction,
+  type StepProgress,
   type UpgradeProgress,
+  type UpgradeResult,
 } from '../../workflows/messages.js';
 import { UpgradeJobKey, UpgradePhaseKey, UpgradeStatusKey } from '../../workflows/search-attributes.js';
 import {
@@ -25,6 +28,12 @@ import {
   type Io,
   type TemporalTarget,
 } from './common.js';
+import {
+  describeAttempt,
+  pendingAttempts,
+  withPendingAttempt,
+  type PendingAttempt,
+} from './status-pending.js';
 
 /** How an upgrade that is no longer running ended, in words. */
 const FINISHED: Readonly<Record<string, string>> = {
@@ -163,6 +172,97 @@ function progressFromSearchAttributes(cluster: string, d: WorkflowExecutionDescr
   };
 }
 
+/** The status line and step table of an upgrade, from its progress or its result. */
+function writeSteps(
+  io: Io,
+  p: Pick<UpgradeProgress, 'cluster' | 'status' | 'phase' | 'job'> & {
+    steps: readonly (StepProgress & { currentAttempt?: number })[];
+  },
+): void {
+  io.stdout.write(
+    `cluster ${p.cluster}: ${p.status}${p.phase ? ` (${p.phase}${p.job ? ` / ${p.job}` : ''})` : ''}\n`,
+  );
+  for (const s of p.steps) {
+    const attempts =
+      s.currentAttempt !== undefined ? `attempt ${s.currentAttempt}` : `attempts ${s.attempts}`;
+    io.stdout.write(
+      `  ${s.state.padEnd(15)} ${s.phase.padEnd(16)} ${s.job.padEnd(22)} ${attempts}${s.lastError ? `  ${s.lastError}` : ''}\n`,
+    );
+  }
+}
+
+/** One line per activity being retried (or waiting for its next attempt). */
+function writePending(io: Io, pending: readonly PendingAttempt[]): void {
+  for (const a of pending) {
+    const what = describeAttempt(a);
+    if (what) io.stdout.write(`retrying ${a.activity} (${a.activityId}, ${a.state}): ${what}\n`);
+  }
+}
+
+function writeDecisions(io: Io, decisions: UpgradeProgress['decisions']): void {
+  for (const d of decisions) io.stdout.write(`decision: ${d.action} by ${d.by} at ${d.at}: ${d.reason}\n`);
+}
+
+/** The upgrade status word of a workflow that ended without a result. */
+const ENDED_STATUS: Readonly<Record<string, string>> = {
+  FAILED: 'Failed',
+  CANCELLED: 'Cancelled',
+  TERMINATED: 'Terminated',
+  TIMED_OUT: 'TimedOut',
+};
+
+/**
+ * `status` of an upgrade that is no longer running. Its result (or failure) is in the workflow
+ * history, which the server returns without a worker; the progress query would need one and,
+ * with none polling, only fails ("Failed to query Workflow").
+ */
+async function finishedStatus(
+  h: WorkflowHandle,
+  cluster: string,
+  description: WorkflowExecutionDescription,
+  o: { json?: boolean },
+  io: Io,
+  extra: string,
+): Promise<number> {
+  const workflowStatus = description.status.name;
+  let result: UpgradeResult | undefined;
+  let error: string | undefined;
+  try {
+    result = (await h.result()) as UpgradeResult;
+  } catch (err) {
+    // WorkflowFailedError: the cause is the failure (an application error, the terminate reason…).
+    const cause = err instanceof WorkflowFailedError ? err.cause : err;
+    error = cause instanceof Error ? cause.message : String(cause);
+  }
+  if (result) {
+    if (o.json) {
+      io.stdout.write(`${JSON.stringify({ ...result, workflowStatus }, null, 2)}\n`);
+      io.stderr.write(extra);
+    } else {
+      writeSteps(io, result);
+      writeDecisions(io, result.decisions);
+      io.stdout.write(extra);
+    }
+    return statusExit(result.status);
+  }
+  const q = progressFromSearchAttributes(cluster, description);
+  // The search attribute keeps the last status the workflow set (Aborted, Failed); a workflow
+  // stopped from outside (terminated, cancelled, timed out) never set one.
+  const status =
+    q.status === 'Aborted' || q.status === 'Failed' ? q.status : (ENDED_STATUS[workflowStatus] ?? 'Failed');
+  if (o.json) {
+    io.stdout.write(`${JSON.stringify({ ...q, status, steps: null, error }, null, 2)}\n`);
+    io.stderr.write(extra);
+  } else {
+    io.stdout.write(
+      `cluster ${cluster}: ${status}${q.phase ? ` (${q.phase}${q.job ? ` / ${q.job}` : ''})` : ''}\n` +
+        `  the workflow ended: ${FINISHED[workflowStatus] ?? workflowStatus.toLowerCase()}${error ? `: ${error}` : ''}\n` +
+        extra,
+    );
+  }
+  return EXIT.failed;
+}
+
 export async function statusCommand(
   cluster: string,
   o: CommonOptions & { json?: boolean },
@@ -172,6 +272,10 @@ export async function statusCommand(
     const description = await h.describe();
     const running = description.status.name === 'RUNNING';
     const extra = embeddedLines(target, running);
+    if (!running) return finishedStatus(h, cluster, description, o, io, extra);
+    // The current attempt and last failure of the step's activity: the workflow learns of them
+    // only when the activity ends, the server's description has them while it retries.
+    const pending = pendingAttempts(description);
     // Without a run attached, nothing on the embedded server can answer a query: do not wait for one.
     let p: UpgradeProgress | undefined;
     let unanswered: string | undefined;
@@ -187,33 +291,30 @@ export async function statusCommand(
     if (p === undefined) {
       const q = progressFromSearchAttributes(cluster, description);
       if (o.json) {
-        io.stdout.write(`${JSON.stringify({ ...q, steps: null, unanswered }, null, 2)}\n`);
+        io.stdout.write(
+          `${JSON.stringify({ ...q, steps: null, unanswered, pendingActivities: pending }, null, 2)}\n`,
+        );
         io.stderr.write(extra);
       } else {
         io.stdout.write(
           `cluster ${cluster}: ${q.status}${q.phase ? ` (${q.phase}${q.job ? ` / ${q.job}` : ''})` : ''}\n` +
-            `  (from the workflow's search attributes; the steps need the progress query, and ${unanswered ?? ''})\n` +
-            extra,
+            `  (from the workflow's search attributes; the steps need the progress query, and ${unanswered ?? ''})\n`,
         );
+        writePending(io, pending);
+        io.stdout.write(extra);
       }
       return statusExit(q.status);
     }
+    const steps = withPendingAttempt(p.steps, pending);
     if (o.json) {
-      io.stdout.write(`${JSON.stringify(p, null, 2)}\n`);
+      io.stdout.write(`${JSON.stringify({ ...p, steps, pendingActivities: pending }, null, 2)}\n`);
       io.stderr.write(extra);
     } else {
-      io.stdout.write(
-        `cluster ${p.cluster}: ${p.status}${p.phase ? ` (${p.phase}${p.job ? ` / ${p.job}` : ''})` : ''}\n`,
-      );
-      for (const s of p.steps) {
-        io.stdout.write(
-          `  ${s.state.padEnd(15)} ${s.phase.padEnd(16)} ${s.job.padEnd(22)} attempts ${s.attempts}${s.lastError ? `  ${s.lastError}` : ''}\n`,
-        );
-      }
+      writeSteps(io, { ...p, steps });
+      writePending(io, pending);
       if (p.awaiting)
         io.stdout.write(`awaiting a decision (${p.awaiting.allowed.join('/')}): ${p.awaiting.error}\n`);
-      for (const d of p.decisions)
-        io.stdout.write(`decision: ${d.action} by ${d.by} at ${d.at}: ${d.reason}\n`);
+      writeDecisions(io, p.decisions);
       io.stdout.write(extra);
     }
     return statusExit(p.status);

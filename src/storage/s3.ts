@@ -43,7 +43,18 @@ export interface S3StorageOptions {
   partSize?: number;
   /** Parts uploaded at once. */
   partConcurrency?: number;
+  /**
+   * How long one request may go without a byte from the server before it is given up, ms. With
+   * the SDK's {@link S3_MAX_ATTEMPTS} attempts, a stalled server fails a call well inside an
+   * activity's heartbeat timeout (60 s by default), with an error naming S3 and the key.
+   */
+  requestTimeoutMs?: number;
 }
+
+/** Attempts per S3 call (the SDK's standard retry strategy, with its backoff). */
+export const S3_MAX_ATTEMPTS = 3;
+const DEFAULT_REQUEST_TIMEOUT_MS = 12_000;
+const CONNECTION_TIMEOUT_MS = 5_000;
 
 const MIB = 1024 * 1024;
 const MIN_PART_SIZE = 5 * MIB;
@@ -214,6 +225,7 @@ export class S3Storage implements Storage {
   private readonly partSize: number;
   private readonly partConcurrency: number;
   private readonly listPageSize: number;
+  private readonly requestTimeoutMs: number;
   #bucketSeen = false;
   #creatingBucket: Promise<void> | undefined;
 
@@ -237,6 +249,7 @@ export class S3Storage implements Storage {
     this.partSize = Math.max(MIN_PART_SIZE, options.partSize ?? 8 * MIB);
     this.partConcurrency = Math.max(1, options.partConcurrency ?? 4);
     this.listPageSize = Math.min(1000, Math.max(1, options.listPageSize ?? 1000));
+    this.requestTimeoutMs = Math.max(1, options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
     const credentials = resolveS3Credentials(config);
     this.client = new S3Client({
       ...(this.endpoint ? { endpoint: this.endpoint } : {}),
@@ -247,8 +260,17 @@ export class S3Storage implements Storage {
       // default CRC trailers are not supported by every S3-compatible server.
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
-      // Without timeouts a silent endpoint hangs an activity until its own timeout.
-      requestHandler: { connectionTimeout: 10_000, requestTimeout: 120_000 },
+      // Bounded: a silent endpoint must fail the call with an error naming S3 and the key before
+      // the activity's heartbeat timeout ends the attempt as a bare TIMED_OUT.
+      maxAttempts: S3_MAX_ATTEMPTS,
+      // requestTimeout bounds the wait for the response (it only warns unless told to throw);
+      // socketTimeout bounds a silence inside it, a response body included.
+      requestHandler: {
+        connectionTimeout: CONNECTION_TIMEOUT_MS,
+        requestTimeout: this.requestTimeoutMs,
+        throwOnRequestTimeout: true,
+        socketTimeout: this.requestTimeoutMs,
+      },
     });
   }
 
@@ -538,7 +560,16 @@ export class S3Storage implements Storage {
       );
     }
     const code = err instanceof Error && 'code' in err ? String(err.code) : '';
-    if (NETWORK_ERRORS.has(code) || name === 'TimeoutError' || name === 'RequestTimeout') {
+    if (name === 'TimeoutError') {
+      return new StorageUnavailableError(
+        `S3 did not answer: ${action} ${what} timed out (${S3_MAX_ATTEMPTS} attempts, ${this.requestTimeoutMs / 1000} s without an answer each)`,
+        {
+          hint: `check that the S3 server at ${this.endpoint ? displayEndpoint(this.endpoint) : 'the AWS default endpoint'} is up and not overloaded, and the network path to it; the step is retried`,
+          cause: err,
+        },
+      );
+    }
+    if (NETWORK_ERRORS.has(code) || name === 'RequestTimeout') {
       return new StorageUnavailableError(`cannot reach S3 to ${action} ${what}: ${code || name}`, {
         hint: `check storage.s3.endpoint (${this.endpoint ? displayEndpoint(this.endpoint) : 'AWS default'}), disableSSL and the network path`,
         cause: err,

@@ -7,11 +7,12 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { Client, Connection } from '@temporalio/client';
 import { ConfigMapResource } from '../../src/api/core.js';
 import { BUILTIN_JOB_FACTORIES } from '../../src/jobs/builtin.js';
 import type { ClusterConnection } from '../../src/kube/connect.js';
 import { startChildWorker, type ChildWorker } from '../helpers/child-worker.js';
-import { cli, demoRunArgs, processesUsing, type CliResult } from '../helpers/cli.js';
+import { cli, demoRunArgs, processesUsing, spawnCli, type CliResult } from '../helpers/cli.js';
 import { devEnv, uniqueName } from '../helpers/env.js';
 import { devClusterConnection } from '../helpers/kube.js';
 import { FAST_RETRY, demoSetup, stepLog, type DemoSetup } from '../helpers/upgrade.js';
@@ -176,6 +177,77 @@ describe('ks-upgrade CLI', () => {
     );
     await worker.kill();
     worker = undefined;
+
+    // No worker polls any more: a finished upgrade is told from its result, not a query.
+    const done = await cli(['status', s.cluster, ...remote]);
+    assert.equal(done.code, 0, done.stdout + done.stderr);
+    assert.doesNotMatch(done.stdout + done.stderr, /Failed to query|did not answer/);
+    assert.match(done.stdout, new RegExp(`cluster ${s.cluster}: Succeeded`));
+    assert.match(done.stdout, /skipped\s+post-upgrade\s+gamma/, 'the steps, from the result');
+  });
+
+  it('while a step fails and is retried, status and the follow output show its attempt and last failure', async () => {
+    const s = await demoSetup(conn.client, {
+      jobSettings: { retry: { maximumAttempts: 50, initialInterval: '1s', maximumInterval: '1s' } },
+    });
+    const taskQueue = uniqueName('retrying');
+    const retryWorker = await startChildWorker(env.temporalAddress, env.temporalNamespace, taskQueue);
+    const remote = ['--temporal-address', env.temporalAddress, '--task-queue', taskQueue];
+    const failing = { name: 'fail-beta-pre-upgrade', namespace: s.namespace };
+    await conn.client.create(ConfigMapResource, { metadata: failing });
+    const run = spawnCli(['run', ...argsFor(s), ...remote]);
+    try {
+      type Step = { phase: string; job: string; state: string; currentAttempt?: number; lastError?: string };
+      let step: Step | undefined;
+      const deadline = Date.now() + 240_000;
+      while (Date.now() < deadline) {
+        const r = await cli(['status', s.cluster, ...remote, '--json']);
+        if (r.code === 0 && r.stdout.startsWith('{')) {
+          const p = JSON.parse(r.stdout) as { steps: Step[] | null };
+          step = p.steps?.find((x) => x.phase === 'pre-upgrade' && x.job === 'beta');
+          if (step?.state === 'running' && (step.currentAttempt ?? 0) >= 2) break;
+        }
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+      assert.equal(step?.state, 'running', JSON.stringify(step));
+      assert.ok((step.currentAttempt ?? 0) >= 2, `the current attempt is shown: ${JSON.stringify(step)}`);
+      assert.match(step.lastError ?? '', /injected failure: ConfigMap fail-beta-pre-upgrade exists/);
+      const text = await cli(['status', s.cluster, ...remote]);
+      assert.equal(text.code, 0, text.stderr);
+      assert.match(text.stdout, /running\s+pre-upgrade\s+beta\s+attempt \d+\s+.*injected failure/);
+      assert.match(text.stdout, /retrying runJobPhase .*attempt \d+\/50, last failure: .*injected failure/);
+      await run.waitFor(/↻ pre-upgrade beta: attempt \d+\/50, last failure: .*injected failure/, 120_000);
+      await conn.client.delete(ConfigMapResource, failing.name, failing.namespace);
+      const ended = await run.exited;
+      assert.equal(ended.code, 0, ended.stdout + ended.stderr);
+    } finally {
+      // On a failed assertion too: no run or worker process outlives the test.
+      run.child.kill('SIGKILL');
+      await retryWorker.kill();
+    }
+  });
+
+  it('status of an upgrade that ended without succeeding (no worker) exits 1 and says how it ended', async () => {
+    const s = await demoSetup(conn.client);
+    const taskQueue = uniqueName('noworker');
+    const remote = ['--temporal-address', env.temporalAddress, '--task-queue', taskQueue];
+    const started = await cli(['run', ...argsFor(s), ...remote, '--detach']);
+    assert.equal(started.code, 0, started.stderr);
+    const connection = await Connection.connect({ address: env.temporalAddress });
+    try {
+      const client = new Client({ connection, namespace: env.temporalNamespace });
+      await client.workflow.getHandle(`ks-upgrade-${s.cluster}`).terminate('operator stopped it');
+    } finally {
+      await connection.close();
+    }
+    const r = await cli(['status', s.cluster, ...remote]);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.doesNotMatch(r.stdout + r.stderr, /Failed to query|did not answer/);
+    assert.match(r.stdout, new RegExp(`cluster ${s.cluster}: Terminated`));
+    assert.match(r.stdout, /operator stopped it/);
+    const json = await cli(['status', s.cluster, ...remote, '--json']);
+    assert.equal(json.code, 1, json.stderr);
+    assert.equal((JSON.parse(json.stdout) as { workflowStatus: string }).workflowStatus, 'TERMINATED');
   });
 
   it('embedded default: starts a local Temporal server and worker, and a re-run after a crash resumes', async () => {

@@ -28,6 +28,7 @@ import type { UpgradeConfig } from '../../src/config/types.js';
 import { ValidationError } from '../../src/errors.js';
 import { decodeRelease } from '../../src/helm/release.js';
 import { IAM_STORE_KEYS, iamJobFactory, parseIamOptions } from '../../src/jobs/iam/index.js';
+import { loadUnion } from '../../src/jobs/iam/util.js';
 import {
   JobPhaseError,
   JobRegistry,
@@ -227,6 +228,28 @@ async function storeContents(scoped: ResourceStore): Promise<Record<string, stri
   const out: Record<string, string> = {};
   for (const key of await scoped.list()) out[key] = Buffer.from(await scoped.loadRaw(key)).toString('utf8');
   return out;
+}
+
+/** sha256 and createdAt of every backup of the job's store (phase markers excluded). */
+async function backupFingerprints(scoped: ResourceStore): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const key of await scoped.list()) {
+    if (key.startsWith('iam-upgrade-status-')) continue;
+    const info = await scoped.stat(key);
+    out.set(key, `${info.sha256} ${info.createdAt}`);
+  }
+  return out;
+}
+
+/** Every backup in `before` is still there, byte for byte, with its first createdAt. */
+async function assertBackupsUnchanged(
+  scoped: ResourceStore,
+  before: Map<string, string>,
+  what: string,
+): Promise<void> {
+  const now = await backupFingerprints(scoped);
+  const changed = [...before].filter(([key, fp]) => now.get(key) !== fp).map(([key]) => key);
+  assert.deepEqual(changed, [], `${what} rewrote backup(s) an earlier run wrote`);
 }
 
 interface Entry {
@@ -760,7 +783,8 @@ describe('iam job: an upgrade step by step', () => {
       assert.deepEqual(await storedVersions(h.kube, crd), ['v1beta1'], crd);
     }
     assert.deepEqual(await storedVersions(h.kube, 'rolebases.iam.kubesphere.io'), ['v1alpha2']);
-    const backup = await h.scoped.load<{ crd: string; storedVersions: string[] }[]>(
+    const backup = await loadUnion<{ crd: string; storedVersions: string[] }>(
+      h.scoped,
       IAM_STORE_KEYS.storedVersions,
     );
     assert.equal(backup.length, 10);
@@ -777,9 +801,9 @@ describe('iam job: an upgrade step by step', () => {
     assert.ok(await h.kube.tryGet(RbacClusterRoleResource, 'cluster-viewer'));
     // Every rbac Role with a creator (built-ins included) is gone; app-reader stays.
     assert.deepEqual(names(await h.kube.listAll(RbacRoleResource, { namespace: PROJECT })), ['app-reader']);
-    const legacy = await h.scoped.load<KubeObject[]>(IAM_STORE_KEYS.legacyRoles);
+    const legacy = await loadUnion<KubeObject>(h.scoped, IAM_STORE_KEYS.legacyRoles);
     assert.deepEqual(names(legacy), ['admin', 'deployer', 'operator', 'viewer']);
-    const templates = await h.scoped.load<KubeObject[]>(IAM_STORE_KEYS.roleTemplates);
+    const templates = await loadUnion<KubeObject>(h.scoped, IAM_STORE_KEYS.roleTemplates);
     assert.deepEqual(templates.map((t) => `${t.kind ?? ''} ${t.metadata.name ?? ''}`).sort(), [
       'ClusterRole role-template-view-nodes',
       'GlobalRole role-template-view-users',
@@ -836,7 +860,7 @@ describe('iam job: an upgrade step by step', () => {
     await assertNoSecretLeaked(h);
   });
 
-  it('pre-upgrade twice: skipped by its marker; without the marker no resourceVersion changes and one more snapshot', async () => {
+  it('pre-upgrade twice: skipped by its marker; without the marker no resourceVersion changes and no backup rewritten', async () => {
     const rvs = await resourceVersions(h.kube);
     const stored = await storeContents(h.scoped);
     assert.equal(await h.run('pre-upgrade'), 'succeeded');
@@ -844,14 +868,18 @@ describe('iam job: an upgrade step by step', () => {
     assert.deepEqual(await storeContents(h.scoped), stored, 'a skipped phase appends no snapshot');
     assert.ok(h.logger.entries.some((e) => e.message === 'iam has been upgraded successfully, skip job'));
 
+    // Without the marker (a crash right before it was written) the re-run is a retry of the same
+    // attempt: it keeps the attempt's snapshot instead of appending a second one.
     await h.scoped.delete('iam-upgrade-status-pre-upgrade');
+    const backups = await backupFingerprints(h.scoped);
     assert.equal(await h.run('pre-upgrade'), 'succeeded');
     assert.deepEqual(await resourceVersions(h.kube), rvs, 'every write of the re-run was a no-op');
+    await assertBackupsUnchanged(h.scoped, backups, 'the re-run without the marker');
     const entries = await snapshotEntries(h.scoped, 'users.iam.kubesphere.io');
-    assert.equal(entries.length, 2, 'each run appends a snapshot (the original format)');
+    assert.equal(entries.length, 1, 'one snapshot per attempt');
     // One-shot backups keep the first attempt's state.
-    assert.equal((await h.scoped.load<KubeObject[]>(IAM_STORE_KEYS.legacyRoles)).length, 4);
-    assert.equal((await h.scoped.load<unknown[]>(IAM_STORE_KEYS.storedVersions)).length, 10);
+    assert.equal((await loadUnion<KubeObject>(h.scoped, IAM_STORE_KEYS.legacyRoles)).length, 4);
+    assert.equal((await loadUnion<unknown>(h.scoped, IAM_STORE_KEYS.storedVersions)).length, 10);
   });
 
   it('post-upgrade: custom roles emptied (backed up, logged), globalrole annotation, rolebases CRD deleted', async () => {
@@ -865,7 +893,7 @@ describe('iam job: an upgrade step by step', () => {
     assert.deepEqual((await h.kube.get(v4.GlobalRoleResource, 'platform-admin')).rules?.length, 2);
     assert.deepEqual((await h.kube.get(v4.GlobalRoleResource, 'ks-console')).rules?.length, 1);
     assert.equal((await h.kube.get(v4.WorkspaceRoleResource, 'demo-ws-viewer')).rules?.length, 1);
-    const saved = await h.scoped.load<(KubeObject & { rules?: unknown[] })[]>(IAM_STORE_KEYS.customRoles);
+    const saved = await loadUnion<KubeObject & { rules?: unknown[] }>(h.scoped, IAM_STORE_KEYS.customRoles);
     assert.deepEqual(
       saved.map((r) => `${r.kind ?? ''} ${r.metadata.name ?? ''} ${r.rules?.length ?? 0}`).sort(),
       ['GlobalRole custom-auditor 1', 'Role deployer 1', 'WorkspaceRole demo-ws-deployer 1'],
@@ -982,11 +1010,24 @@ describe('iam job: crashes between backup and action, then rollback', () => {
   });
   after(() => h.cluster.remove());
 
-  /** Runs `phase` crashing at `pattern`: the run fails, the crash point was reached. */
+  /**
+   * Runs `phase` crashing at `pattern`: the run fails, the crash point was reached. Every backup
+   * an earlier run wrote is still byte-identical to its first write: a retry never appends to or
+   * rewrites a backup (only the phase markers may come and go).
+   */
   async function crashAt(phase: Phase, pattern: RegExp, nth = 1): Promise<void> {
+    const before = await backupFingerprints(h.scoped);
     const { client, crashed } = crashingOn(h.kube, pattern, nth);
     await assert.rejects(h.run(phase, client), JobPhaseError, `the ${phase} run should crash at ${pattern}`);
     assert.ok(crashed(), `the run reached ${pattern}`);
+    await assertBackupsUnchanged(h.scoped, before, `${phase} crashing at ${pattern}`);
+  }
+
+  /** A successful retry after crashes: it too leaves every earlier backup as it was. */
+  async function retry(phase: Phase): Promise<void> {
+    const before = await backupFingerprints(h.scoped);
+    assert.equal(await h.run(phase), 'succeeded');
+    await assertBackupsUnchanged(h.scoped, before, `the ${phase} retry`);
   }
 
   it('prepare-upgrade: a crash after each backup still does the action on retry', async () => {
@@ -1019,7 +1060,7 @@ describe('iam job: crashes between backup and action, then rollback', () => {
       originalManifest,
     );
 
-    assert.equal(await h.run('prepare-upgrade'), 'succeeded');
+    await retry('prepare-upgrade');
     const cm = await h.kube.get(ConfigMapResource, 'kubesphere-config', NS);
     assert.equal(cm.metadata.labels?.['app.kubernetes.io/managed-by'], 'Helm');
     assert.ok(
@@ -1027,9 +1068,10 @@ describe('iam job: crashes between backup and action, then rollback', () => {
         originalManifest.length,
     );
     // The backups hold the state before the first attempt, not the one a retry saw.
-    const adoption = await h.scoped.load<
-      { kind: string; name: string; labels: Record<string, string | null> }[]
-    >(IAM_STORE_KEYS.helmAdoption);
+    const adoption = await loadUnion<{ kind: string; name: string; labels: Record<string, string | null> }>(
+      h.scoped,
+      IAM_STORE_KEYS.helmAdoption,
+    );
     assert.deepEqual(adoption.find((a) => a.kind === 'ConfigMap')?.labels, {
       'app.kubernetes.io/managed-by': null,
     });
@@ -1049,7 +1091,7 @@ describe('iam job: crashes between backup and action, then rollback', () => {
       /^POST \/api\/v1\/namespaces\/kubesphere-system\/secrets$/,
     ];
     for (const p of points) await crashAt('pre-upgrade', p);
-    assert.equal(await h.run('pre-upgrade'), 'succeeded');
+    await retry('pre-upgrade');
     // Every action happened.
     assert.equal(await h.kube.tryGet(RbacClusterRoleResource, 'role-template-view-nodes'), undefined);
     assert.deepEqual(names(await h.kube.listAll(RbacRoleResource, { namespace: PROJECT })), ['app-reader']);
@@ -1064,15 +1106,15 @@ describe('iam job: crashes between backup and action, then rollback', () => {
       IAM,
     );
     // The backups still hold everything as it was before the first attempt.
-    assert.deepEqual(names(await h.scoped.load<KubeObject[]>(IAM_STORE_KEYS.legacyRoles)), [
+    assert.deepEqual(names(await loadUnion<KubeObject>(h.scoped, IAM_STORE_KEYS.legacyRoles)), [
       'admin',
       'deployer',
       'operator',
       'viewer',
     ]);
-    assert.equal((await h.scoped.load<KubeObject[]>(IAM_STORE_KEYS.roleTemplates)).length, 4);
+    assert.equal((await loadUnion<KubeObject>(h.scoped, IAM_STORE_KEYS.roleTemplates)).length, 4);
     assert.deepEqual(
-      names(await h.scoped.load<KubeObject[]>(IAM_STORE_KEYS.kubefedTypeConfigs)),
+      names(await loadUnion<KubeObject>(h.scoped, IAM_STORE_KEYS.kubefedTypeConfigs)),
       iamFtcsAtStart,
     );
     const fed = await h.scoped.load<{ items: KubeObject[] }>(
@@ -1080,7 +1122,7 @@ describe('iam job: crashes between backup and action, then rollback', () => {
     );
     assert.deepEqual(names(fed.items), ['alice', 'bob']);
     assert.deepEqual(
-      (await h.scoped.load<{ name: string; existed: boolean }[]>(IAM_STORE_KEYS.identityProviders)).map(
+      (await loadUnion<{ name: string; existed: boolean }>(h.scoped, IAM_STORE_KEYS.identityProviders)).map(
         (b) => [b.name, b.existed],
       ),
       [
@@ -1088,9 +1130,9 @@ describe('iam job: crashes between backup and action, then rollback', () => {
         ['kubesphere-identityprovider.corp-ldap', false],
       ],
     );
-    // One snapshot per run that got past step 1; the oldest is the untouched v3 state.
+    // One snapshot for the whole attempt, however many runs it took: the untouched v3 state.
     const entries = await snapshotEntries(h.scoped, 'globalrolebindings.iam.kubesphere.io');
-    assert.equal(entries.length, points.length + 1);
+    assert.equal(entries.length, 1);
     const oldest = decodeList(entries[0] as Entry).items.find(
       (b) => b.metadata.name === 'alice-platform-regular',
     );
@@ -1263,6 +1305,6 @@ describe("iam job: concurrent writer, groupSubjects: drop, the Go tool's store",
     );
     assert.equal((await h.kube.get(v4.GlobalRoleResource, 'custom-auditor')).rules?.length, 1);
     assert.ok(logger.entries.some((e) => e.level === 'warn' && e.message.includes('keeps its v3 rules')));
-    assert.equal((await h.scoped.load<unknown[]>(IAM_STORE_KEYS.customRoles)).length, 3);
+    assert.equal((await loadUnion<unknown>(h.scoped, IAM_STORE_KEYS.customRoles)).length, 3);
   });
 });

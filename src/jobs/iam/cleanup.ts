@@ -35,6 +35,7 @@ import {
   backupUnion,
   describeObject,
   loadOr,
+  loadUnion,
   objectId,
   stripServerFields,
   waitUntilNotTerminating,
@@ -285,7 +286,7 @@ export async function undoCleanup(ctx: JobContext): Promise<void> {
     for (const o of b.items) if ((await ctx.kube.createIfAbsent(rt, stripServerFields(o))).created) n++;
     if (n > 0) ctx.logger.info(`rollback: re-created ${n} object(s) of ${name}`);
   }
-  const configs = await loadOr<KubeObject[]>(ctx.store, KEYS.kubefedTypeConfigs, []);
+  const configs = await loadUnion<KubeObject>(ctx.store, KEYS.kubefedTypeConfigs);
   if (configs.length > 0 && (await getCrd(ctx.kube, FEDERATED_TYPE_CONFIG_CRD))) {
     await recreate(ctx, configs, 'FederatedTypeConfig(s)');
   }
@@ -307,6 +308,6 @@ export async function undoCleanup(ctx: JobContext): Promise<void> {
     if (changed) ctx.logger.info(`rollback: ${KUBEFED_CONTROLLER} scaled back to ${controller.replicas}`);
   }
   // Steps 4 and 3.
-  await recreate(ctx, await loadOr<KubeObject[]>(ctx.store, KEYS.legacyRoles, []), 'legacy rbac Role(s)');
-  await recreate(ctx, await loadOr<KubeObject[]>(ctx.store, KEYS.roleTemplates, []), 'role template(s)');
+  await recreate(ctx, await loadUnion<KubeObject>(ctx.store, KEYS.legacyRoles), 'legacy rbac Role(s)');
+  await recreate(ctx, await loadUnion<KubeObject>(ctx.store, KEYS.roleTemplates), 'role template(s)');
 }

@@ -33,6 +33,8 @@ export const KEYS = {
   /** JSON array of `{"list": base64(JSON list), "timestamp": unix seconds}`, appended per run. */
   snapshot: (resource: ResourceKey) => `iam-${resource}`,
   // ---- ours: taken before each destructive step, read by rollback only ----
+  /** `{startedAt}` (unix s) of this attempt's pre-upgrade: which snapshots are this attempt's. */
+  snapshotAttempt: 'iam-backup-snapshot-attempt',
   /** Labels/annotations prepare-upgrade set on the helm-adopted objects, with their old values. */
   helmAdoption: 'iam-backup-helm-adoption',
   /** GlobalRoleBinding `admin` before prepare-upgrade labelled (or created) it. */

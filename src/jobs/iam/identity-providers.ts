@@ -14,7 +14,7 @@ import {
   KUBESPHERE_NAMESPACE,
   LABEL,
 } from './constants.js';
-import { backupUnion, loadOr, stripServerFields } from './util.js';
+import { backupUnion, loadUnion, stripServerFields } from './util.js';
 
 const CONFIG_KEY = 'configuration.yaml';
 
@@ -146,7 +146,7 @@ export async function migrateIdentityProviders(ctx: JobContext): Promise<void> {
 
 /** Undo of step 6: Secrets we created are deleted, ones we updated get their old content back. */
 export async function undoIdentityProviders(ctx: JobContext): Promise<void> {
-  const backups = await loadOr<SecretBackup[]>(ctx.store, KEYS.identityProviders, []);
+  const backups = await loadUnion<SecretBackup>(ctx.store, KEYS.identityProviders);
   for (const b of backups) {
     if (!b.existed) {
       if (await ctx.kube.delete(SecretResource, b.name, KUBESPHERE_NAMESPACE)) {

@@ -12,7 +12,13 @@ import { KEYS } from './constants.js';
 import { overlay, type ConvertOptions, type Obj } from './convert.js';
 import type { IamOptions } from './options.js';
 import { IAM_RESOURCES, type IamResource } from './resources.js';
-import { appendSnapshot, newestItems, type SnapshotList } from './snapshot.js';
+import {
+  appendSnapshotOnce,
+  attemptStart,
+  loadSnapshots,
+  newestItems,
+  type SnapshotList,
+} from './snapshot.js';
 import {
   ErrorList,
   backupUnion,
@@ -53,11 +59,19 @@ export async function listWithVersion<T extends KubeObject>(
   return { items, resourceVersion };
 }
 
-/** Step 1: one snapshot per resource key, appended to the original's timestamped history. */
+/**
+ * Step 1: one snapshot per resource key and attempt, appended to the original's timestamped
+ * history. A retry keeps the snapshots its attempt already took (the pre-change state).
+ */
 export async function takeSnapshots(ctx: JobContext, options: ConvertOptions): Promise<Map<string, number>> {
   const counts = new Map<string, number>();
   const tick = progress(ctx, 'snapshot', IAM_RESOURCES.length);
+  const since = await attemptStart(ctx.store);
   for (const r of IAM_RESOURCES) {
+    if ((await loadSnapshots(ctx.store, r.key)).some((e) => e.timestamp >= since)) {
+      tick();
+      continue;
+    }
     const { items, resourceVersion } = await listWithVersion(ctx.kube, r.source);
     const kept = r.filter ? items.filter((o) => r.filter?.(o, options)) : items;
     const list: SnapshotList = {
@@ -66,7 +80,7 @@ export async function takeSnapshots(ctx: JobContext, options: ConvertOptions): P
       metadata: resourceVersion ? { resourceVersion } : {},
       items: kept,
     };
-    await appendSnapshot(ctx.store, r.key, list);
+    await appendSnapshotOnce(ctx.store, r.key, list, since);
     counts.set(r.key, kept.length);
     tick();
   }

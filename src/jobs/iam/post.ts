@@ -25,6 +25,7 @@ import {
   backupUnion,
   describeObject,
   loadOr,
+  loadUnion,
   objectId,
   progress,
   stripServerFields,
@@ -230,7 +231,7 @@ export async function undoPost(ctx: JobContext): Promise<void> {
     for (const o of bases.items) await ctx.kube.createIfAbsent(RoleBaseResource, stripServerFields(o));
   }
 
-  const annotated = await loadOr<{ name: string; globalRole: string }[]>(ctx.store, KEYS.userAnnotations, []);
+  const annotated = await loadUnion<{ name: string; globalRole: string }>(ctx.store, KEYS.userAnnotations);
   await forEachLimit(annotated, 8, async (u) => {
     await ctx.kube
       .mutate(v4.UserResource, u.name, undefined, (cur) => {
@@ -245,7 +246,7 @@ export async function undoPost(ctx: JobContext): Promise<void> {
   if (annotated.length > 0)
     ctx.logger.info(`rollback: removed the globalrole annotation of ${annotated.length} user(s)`);
 
-  const roles = await loadOr<v4.Role[]>(ctx.store, KEYS.customRoles, []);
+  const roles = await loadUnion<v4.Role>(ctx.store, KEYS.customRoles);
   for (const r of roles) {
     const rt = CUSTOM_ROLE_KINDS.find((k) => k.rt.kind === r.kind)?.rt;
     if (!rt) continue;

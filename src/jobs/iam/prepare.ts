@@ -29,7 +29,7 @@ import {
   KUBESPHERE_NAMESPACE,
   LABEL,
 } from './constants.js';
-import { backupUnion, loadOr } from './util.js';
+import { backupUnion, loadOr, loadUnion } from './util.js';
 
 /** What prepare-upgrade sets on every adopted object. */
 const ADOPTION = {
@@ -300,7 +300,7 @@ export async function undoPrepare(ctx: JobContext): Promise<void> {
   }
 
   // Step 1.
-  const adopted = await loadOr<MetadataBackup[]>(ctx.store, KEYS.helmAdoption, []);
+  const adopted = await loadUnion<MetadataBackup>(ctx.store, KEYS.helmAdoption);
   for (const b of adopted) {
     const target = ADOPTED_OBJECTS.find((t) => t.rt.kind === b.kind && t.name === b.name);
     if (!target) continue;

@@ -17,7 +17,7 @@ import { undoPost } from './post.js';
 import { undoPrepare } from './prepare.js';
 import { IAM_RESOURCES } from './resources.js';
 import { decodeSnapshot, loadSnapshots, oldestSnapshot } from './snapshot.js';
-import { ErrorList, describeObject, loadOr, progress, stripServerFields, unixNow } from './util.js';
+import { ErrorList, describeObject, loadUnion, progress, stripServerFields, unixNow } from './util.js';
 
 /**
  * Reverts the conversions of pre-upgrade step 2 from the OLDEST snapshot of this attempt (the
@@ -82,7 +82,7 @@ export async function revertMigration(ctx: JobContext, options: IamOptions): Pro
  * always safe, a missing version is not). Cosmetic once objects are re-stored, but exact.
  */
 async function restoreStoredVersions(ctx: JobContext): Promise<void> {
-  const backups = await loadOr<StoredVersionsBackup[]>(ctx.store, KEYS.storedVersions, []);
+  const backups = await loadUnion<StoredVersionsBackup>(ctx.store, KEYS.storedVersions);
   for (const b of backups) {
     const crd = await ctx.kube.tryGet(CustomResourceDefinitionResource, b.crd);
     if (!crd) continue;

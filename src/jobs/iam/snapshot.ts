@@ -94,21 +94,42 @@ export async function loadSnapshots(store: ResourceStore, resource: ResourceKey)
   return value as SnapshotEntry[];
 }
 
+/** When this attempt's pre-upgrade first started: the snapshots it took are the ones at or after it. */
+interface AttemptStart {
+  /** Unix seconds, the snapshot timestamps' clock. */
+  startedAt: number;
+}
+
 /**
- * Appends a snapshot (the original: every pre-upgrade run appends one, nothing is ever replaced).
- * Encrypted: user snapshots hold password hashes.
+ * The start of this attempt's pre-upgrade, written once: a retry (worker killed, API server or S3
+ * down) reads the first attempt's value, so it recognises the snapshots that attempt took.
  */
-export async function appendSnapshot(
+export async function attemptStart(store: ResourceStore): Promise<number> {
+  const { value } = await store.saveOnce<AttemptStart>(KEYS.snapshotAttempt, { startedAt: unixNow() });
+  return value.startedAt;
+}
+
+/**
+ * Appends a snapshot unless this attempt already took one (the original appended one per run;
+ * every run of ours before the phase marker is a retry of the same attempt, and a retry never
+ * appends to or rewrites a backup). A snapshot taken before `since` — by the Go tool, or an
+ * earlier attempt that was not rolled back — is kept and ours appended after it.
+ * Encrypted: user snapshots hold password hashes. Returns whether it appended.
+ */
+export async function appendSnapshotOnce(
   store: ResourceStore,
   resource: ResourceKey,
   list: SnapshotList,
-): Promise<void> {
+  since: number,
+): Promise<boolean> {
   const entries = await loadSnapshots(store, resource);
+  if (entries.some((e) => e.timestamp >= since)) return false;
   entries.push({
     list: Buffer.from(JSON.stringify(list), 'utf8').toString('base64'),
-    timestamp: unixNow(),
+    timestamp: Math.max(unixNow(), since),
   });
   await store.save(KEYS.snapshot(resource), entries, { sensitive: true });
+  return true;
 }
 
 /**
