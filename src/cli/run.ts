@@ -151,6 +151,7 @@ export async function runCommand(o: RunOptions, io: Io): Promise<number> {
         namespace: target.settings.namespace,
         taskQueue: target.settings.taskQueue,
         registry,
+        dataConverter: target.dataConverter,
       });
       interruption.throwIfStopped();
       workerRun = worker.run();

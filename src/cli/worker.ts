@@ -23,6 +23,7 @@ export async function workerCommand(o: WorkerOptions, io: Io): Promise<number> {
     ...(o.tlsCert ? { tlsCertPath: o.tlsCert } : {}),
     ...(o.tlsKey ? { tlsKeyPath: o.tlsKey } : {}),
     ...(o.tlsCa ? { tlsCaPath: o.tlsCa } : {}),
+    ...(o.codecKeyFile ? { codecKeyFile: o.codecKeyFile } : {}),
   });
   if (!s.address) {
     throw new ValidationError('the worker needs a Temporal service', {

@@ -7,9 +7,11 @@ import {
   type LogLevel,
 } from '@temporalio/worker';
 import { Client } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
 import { createActivities } from '../../activities/index.js';
 import type { JobRegistry } from '../jobs/registry.js';
 import { workflowBundle } from './bundle.js';
+import { dataConverterOf, loadKeyring } from './codec.js';
 import { connectionOptions, type TemporalSettings } from './connection.js';
 
 let runtimeInstalled = false;
@@ -48,6 +50,8 @@ export interface UpgradeWorkerOptions {
    * before giving it to another worker (the delay before a dead worker's workflow moves). Default 10s.
    */
   stickyQueueScheduleToStartTimeout?: string;
+  /** The payload codec (the same one every client of these workflows uses). */
+  dataConverter?: DataConverter;
 }
 
 /** A worker serving the upgrade workflows and activities on one task queue. */
@@ -57,11 +61,16 @@ export async function createUpgradeWorker(o: UpgradeWorkerOptions): Promise<Work
     namespace: o.namespace,
     taskQueue: o.taskQueue,
     workflowBundle: await workflowBundle(),
+    ...(o.dataConverter ? { dataConverter: o.dataConverter } : {}),
     activities: createActivities({
       ...(o.registry ? { registry: o.registry } : {}),
       // The preflight looks for other running upgrades of the same cluster through this client.
       temporal: {
-        client: new Client({ connection: o.connection, namespace: o.namespace }),
+        client: new Client({
+          connection: o.connection,
+          namespace: o.namespace,
+          ...(o.dataConverter ? { dataConverter: o.dataConverter } : {}),
+        }),
         source: `Temporal namespace ${o.namespace}`,
       },
     }),
@@ -79,12 +88,14 @@ export async function startUpgradeWorker(
   settings: TemporalSettings,
   registry?: JobRegistry,
 ): Promise<{ worker: Worker; connection: NativeConnection }> {
+  const dataConverter = dataConverterOf(loadKeyring(settings.codec ?? {}));
   const connection = await NativeConnection.connect(connectionOptions(settings));
   const worker = await createUpgradeWorker({
     connection,
     namespace: settings.namespace,
     taskQueue: settings.taskQueue,
     ...(registry ? { registry } : {}),
+    dataConverter,
   });
   return { worker, connection };
 }
