@@ -144,7 +144,11 @@ export async function runCommand(o: RunOptions, io: Io): Promise<number> {
     interruption.throwIfStopped();
     if (target.embedded) {
       // Signals are this command's to handle (see Interruption), not the runtime's.
-      installRuntime({ logLevel: o.verbose ? 'INFO' : 'ERROR', shutdownSignals: [] });
+      installRuntime({
+        logLevel: o.verbose ? 'INFO' : 'ERROR',
+        shutdownSignals: [],
+        ...(o.logFormat ? { logFormat: o.logFormat } : {}),
+      });
       native = await NativeConnection.connect({ address: target.settings.address });
       worker = await createUpgradeWorker({
         connection: native,
