@@ -4,11 +4,12 @@
 // worker's and the CLI's output, in the store's raw bytes or in the Temporal database — in plain,
 // hex or base64 form. The same scan finds them where they are meant to be, so it can fail.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import * as yaml from 'js-yaml';
@@ -29,6 +30,7 @@ import {
   type SecretHit,
 } from '../helpers/secret-scan.js';
 
+const execFileP = promisify(execFile);
 const BIN = path.join(repoRoot, 'bin/ks-upgrade.js');
 /** Secret values shorter than this also occur by chance (`true`, `admin`): not scanned. */
 const MIN_SECRET_BYTES = 8;
@@ -179,18 +181,11 @@ describe('secret scan after the full default upgrade', () => {
   };
 
   const temporalCli = async (args: string[]): Promise<string> => {
-    const { execFile } = await import('node:child_process');
-    return new Promise((resolve, reject) => {
-      execFile(
-        env.temporalCliPath,
-        [...args, '--address', temporal.address],
-        { maxBuffer: 256 * 1024 * 1024, timeout: 120_000 },
-        (err, stdout) => {
-          if (err) reject(err);
-          else resolve(stdout);
-        },
-      );
+    const { stdout } = await execFileP(env.temporalCliPath, [...args, '--address', temporal.address], {
+      maxBuffer: 256 * 1024 * 1024,
+      timeout: 120_000,
     });
+    return stdout;
   };
 
   it('finds no planted secret anywhere, and finds them where they are meant to be', async () => {
