@@ -12,6 +12,7 @@ import type { DataConverter } from '@temporalio/common';
 import { createActivities } from '../../activities/index.js';
 import { defaultLogFormat, formatLogLine, type LogFormat } from '../jobs/logger.js';
 import type { JobRegistry } from '../jobs/registry.js';
+import { upgradeWorkflowId } from '../upgrade/input.js';
 import { workflowBundle } from './bundle.js';
 import { dataConverterOf, loadKeyring } from './codec.js';
 import { connectionOptions, type TemporalSettings } from './connection.js';
@@ -47,6 +48,7 @@ function runtimeLogger(level: LogLevel, format: LogFormat, stream: NodeJS.Writab
  * Adds the upgrade's cluster, job and phase (from the activity's request) to every log line of an
  * activity, next to the workflow id, run id and attempt the SDK adds.
  */
+const WORKFLOW_ID_PREFIX = upgradeWorkflowId('');
 const upgradeLogAttributes: ActivityInterceptorsFactory = () => {
   let attrs: Record<string, unknown> = {};
   return {
@@ -64,7 +66,16 @@ const upgradeLogAttributes: ActivityInterceptorsFactory = () => {
       },
     },
     outbound: {
-      getLogAttributes: (input, next) => next({ ...input, ...attrs }),
+      // The SDK logs "Activity started" before the request is decoded: until then the cluster
+      // comes from the workflow id (`ks-upgrade-<cluster>`, the id `run` gives every upgrade).
+      getLogAttributes: (input, next) => {
+        const wf = input.workflowId;
+        const fallback =
+          attrs.cluster === undefined && typeof wf === 'string' && wf.startsWith(WORKFLOW_ID_PREFIX)
+            ? { cluster: wf.slice(WORKFLOW_ID_PREFIX.length) }
+            : {};
+        return next({ ...input, ...fallback, ...attrs });
+      },
     },
   };
 };

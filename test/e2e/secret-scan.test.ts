@@ -88,7 +88,9 @@ describe('secret scan after the full default upgrade', () => {
       for (const s of await c.connection.client.listAll(SecretResource)) {
         for (const [k, v] of Object.entries(s.data ?? {})) {
           const value = Buffer.from(v, 'base64');
-          if (value.byteLength >= MIN_SECRET_BYTES) {
+          // The app store's minio access key ID is the dev S3 server's, which is also its bucket's
+          // name (public by design, like any access key ID); its secret key is planted.
+          if (value.byteLength >= MIN_SECRET_BYTES && !value.equals(Buffer.from(env.s3AccessKeyId))) {
             fixtureSecrets.push({
               name: `Secret ${s.metadata.namespace ?? ''}/${s.metadata.name ?? ''} ${k}`,
               value,
