@@ -26,6 +26,7 @@ import { defaultRegistry } from '../src/jobs/registry.js';
 import { closeSharedConnections, connectCluster } from '../src/kube/connect.js';
 import { createResourceStore } from '../src/store/index.js';
 import { connectClient, startUpgrade } from '../src/temporal/client.js';
+import { dataConverterOf, ensureLocalKeyFile, loadKeyring } from '../src/temporal/codec.js';
 import { defaultTemporalCliPath, ensureEmbeddedServer } from '../src/temporal/dev-server.js';
 import { createUpgradeWorker, installRuntime } from '../src/temporal/worker.js';
 import { BUILTIN_CONFIG_PATH } from '../src/upgrade/plan.js';
@@ -146,14 +147,22 @@ async function main(): Promise<void> {
   );
 
   installRuntime({ logLevel: 'ERROR' });
-  const lease = await ensureEmbeddedServer(stateDir, defaultTemporalCliPath());
-  const settings = { address: lease.server.address, namespace: 'default', taskQueue: 'ks-upgrade-demo' };
+  // Payloads are encrypted; the UI decodes them through the codec server started beside it.
+  const codec = { keyFile: ensureLocalKeyFile(stateDir) };
+  const lease = await ensureEmbeddedServer(stateDir, defaultTemporalCliPath(), 'demo', { codec });
+  const settings = {
+    address: lease.server.address,
+    namespace: 'default',
+    taskQueue: 'ks-upgrade-demo',
+    codec,
+  };
   const native = await NativeConnection.connect({ address: settings.address });
   const worker = await createUpgradeWorker({
     connection: native,
     namespace: 'default',
     taskQueue: settings.taskQueue,
     registry: defaultRegistry,
+    dataConverter: dataConverterOf(loadKeyring(codec)),
   });
   const workerRun = worker.run();
   const controller = startStandInController(kube);
@@ -175,6 +184,8 @@ async function main(): Promise<void> {
     );
     const ui = `${lease.server.uiUrl ?? ''}/namespaces/default/workflows/${handle.workflowId}`;
     out(`▶ upgradeCluster started: workflow ${handle.workflowId}\n  Temporal UI: ${ui}`);
+    if (lease.codecUrl)
+      out(`  payloads encrypted (key ${codec.keyFile}); the UI decodes them through ${lease.codecUrl}`);
 
     // Play `helm upgrade ks-core` when the workflow reaches the gate.
     const gate = (async () => {

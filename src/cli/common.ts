@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
 import type { GateMode } from '../config/types.js';
 import { KsUpgradeError, ValidationError, describeError } from '../errors.js';
 import { registerBuiltinJobs } from '../jobs/builtin.js';
@@ -11,6 +12,7 @@ import { loadPlugins, pluginsFromEnv } from '../jobs/plugins.js';
 import { defaultRegistry, type JobRegistry } from '../jobs/registry.js';
 import type { Phase } from '../jobs/types.js';
 import { assertValidInput, connectClient } from '../temporal/client.js';
+import { dataConverterOf, ensureLocalKeyFile, loadKeyring } from '../temporal/codec.js';
 import { temporalSettings, type TemporalSettings } from '../temporal/connection.js';
 import {
   defaultStateDir,
@@ -67,6 +69,10 @@ export interface CommonOptions {
   skipReason?: string;
   /** `--by`: who decides (default user@host). */
   by?: string;
+  /** `--codec-key-file`: the payload codec's keys (also KS_UPGRADE_CODEC_KEY_FILE / KS_UPGRADE_CODEC_KEY). */
+  codecKeyFile?: string;
+  /** `--log-format`: json or text (default json when stderr is not a terminal). */
+  logFormat?: 'json' | 'text';
 }
 
 export interface Io {
@@ -245,6 +251,8 @@ export function operatorIdentity(): string {
 export interface TemporalTarget {
   client: Client;
   settings: TemporalSettings;
+  /** The payload codec of the client, for the workers of this command (the same keys). */
+  dataConverter: DataConverter;
   /** Set in embedded mode. */
   embedded?: {
     server: DevServer;
@@ -277,25 +285,36 @@ export async function temporalTarget(
     ...(o.temporalAddress ? { address: o.temporalAddress } : {}),
     ...(o.namespace ? { namespace: o.namespace } : {}),
     ...(o.taskQueue ? { taskQueue: o.taskQueue } : {}),
+    ...(o.codecKeyFile ? { codecKeyFile: o.codecKeyFile } : {}),
   });
   if (s.address) {
     const settings: TemporalSettings = { ...s, address: s.address };
+    const dataConverter = dataConverterOf(loadKeyring(settings.codec ?? {}));
     const { client, connection } = await connectClient(settings);
-    return { client, settings, close: () => connection.close() };
+    return { client, settings, dataConverter, close: () => connection.close() };
   }
   if (!startIfNeeded) {
     throw new ValidationError('no Temporal service: pass --temporal-address or set TEMPORAL_ADDRESS');
   }
   const stateDir = o.stateDir ?? defaultStateDir();
-  const lease = await ensureEmbeddedServer(stateDir, defaultTemporalCliPath(), command);
+  // The embedded history is always encrypted: with the given keys, else a key made for this state dir.
+  const codec = s.codec ?? { keyFile: ensureLocalKeyFile(stateDir) };
+  const dataConverter = dataConverterOf(loadKeyring(codec));
+  const lease = await ensureEmbeddedServer(stateDir, defaultTemporalCliPath(), command, { codec });
   const { server, started } = lease;
-  if (started) io.stderr.write(`started the embedded Temporal dev server (state: ${stateDir}/temporal.db)\n`);
-  const settings: TemporalSettings = { ...s, address: server.address, namespace: 'default' };
+  if (started) {
+    io.stderr.write(
+      `started the embedded Temporal dev server (state: ${stateDir}/temporal.db` +
+        `${lease.codecUrl ? `; payloads encrypted, the UI decodes them through ${lease.codecUrl}` : ''})\n`,
+    );
+  }
+  const settings: TemporalSettings = { ...s, address: server.address, namespace: 'default', codec };
   try {
     const { client, connection } = await connectClient(settings);
     return {
       client,
       settings,
+      dataConverter,
       embedded: {
         server,
         started,

@@ -3,6 +3,7 @@
 import { Command, Option } from 'commander';
 import type { Phase } from '../jobs/types.js';
 import { VERSION } from '../version.js';
+import type { CodecServerOptions } from './codec-server.js';
 import type { CommonOptions, Io } from './common.js';
 import type { RunOptions } from './run.js';
 
@@ -39,7 +40,21 @@ function withCommon(cmd: Command): Command {
       'state of the embedded Temporal dev server (default: ~/.local/state/ks-upgrade)',
     )
     .option('--plugin <module>', 'ES module with extra jobs (repeatable; also KS_UPGRADE_PLUGINS)', collect)
+    .option(
+      '--codec-key-file <file>',
+      'payload encryption keys, one per line, the first encrypts (also KS_UPGRADE_CODEC_KEY_FILE, KS_UPGRADE_CODEC_KEY; embedded default: a key in the state dir)',
+    )
+    .addOption(logFormatOption())
     .option('-v, --verbose', 'more logging');
+}
+
+function logFormatOption(): Option {
+  return new Option(
+    '--log-format <format>',
+    'log lines as JSON or text (default: json unless stderr is a terminal)',
+  )
+    .choices(['json', 'text'])
+    .env('KS_UPGRADE_LOG_FORMAT');
 }
 
 function allowEmptyOption(): Option {
@@ -254,6 +269,25 @@ withCommon(
     return workerCommand(o, io);
   }),
 );
+
+program
+  .command('codec-server')
+  .description('serve /encode and /decode for the Temporal UI and CLI with the payload codec keys')
+  .option('--host <ip>', 'address to bind (default 127.0.0.1)')
+  .option('--port <port>', 'port (default 8888)')
+  .option('--codec-key-file <file>', 'the keys (also KS_UPGRADE_CODEC_KEY_FILE, KS_UPGRADE_CODEC_KEY)')
+  .option(
+    '--cors-origin <origin>',
+    "the Temporal UI's origin, e.g. http://localhost:8233 (repeatable; also KS_UPGRADE_CODEC_CORS_ORIGINS)",
+    collect,
+  )
+  .option('--namespace <ns>', 'serve only this Temporal namespace (repeatable; default any)', collect)
+  .action(
+    action(async (o: CodecServerOptions) => {
+      const { codecServerCommand } = await import('./codec-server.js');
+      return codecServerCommand(o, io);
+    }),
+  );
 
 program
   .command('backups')

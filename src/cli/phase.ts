@@ -23,7 +23,11 @@ export async function phaseCommand(phase: Phase, o: CommonOptions, io: Io): Prom
   const registry = await jobRegistry(o);
   const cluster = await clusterTarget(o);
   const input = upgradeInput(o, cluster);
-  const logger = createStreamLogger({ level: o.verbose ? 'debug' : 'info', stream: io.stderr });
+  const logger = createStreamLogger({
+    level: o.verbose ? 'debug' : 'info',
+    stream: io.stderr,
+    ...(o.logFormat ? { format: o.logFormat } : {}),
+  });
   const loaded = await loadUpgradeConfig({ ...input, allowEmpty: o.allowEmpty === true }, registry);
   const jobs = instantiateJobs(loaded.config, registry);
   const note = clusterNameNote(cluster);

@@ -66,7 +66,11 @@ export async function planCommand(o: PlanOptions, io: Io): Promise<number> {
             kube: conn.client,
             store,
             config: jc,
-            logger: createStreamLogger({ level: 'warn', stream: io.stderr }),
+            logger: createStreamLogger({
+              level: 'warn',
+              stream: io.stderr,
+              ...(o.logFormat ? { format: o.logFormat } : {}),
+            }),
           }),
         );
       }

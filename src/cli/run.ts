@@ -135,13 +135,18 @@ export async function runCommand(o: RunOptions, io: Io): Promise<number> {
     interruption.throwIfStopped();
     if (target.embedded) {
       // Signals are this command's to handle (see Interruption), not the runtime's.
-      installRuntime({ logLevel: o.verbose ? 'INFO' : 'ERROR', shutdownSignals: [] });
+      installRuntime({
+        logLevel: o.verbose ? 'INFO' : 'ERROR',
+        shutdownSignals: [],
+        ...(o.logFormat ? { logFormat: o.logFormat } : {}),
+      });
       native = await NativeConnection.connect({ address: target.settings.address });
       worker = await createUpgradeWorker({
         connection: native,
         namespace: target.settings.namespace,
         taskQueue: target.settings.taskQueue,
         registry,
+        dataConverter: target.dataConverter,
       });
       interruption.throwIfStopped();
       workerRun = worker.run();

@@ -23,6 +23,7 @@ export async function workerCommand(o: WorkerOptions, io: Io): Promise<number> {
     ...(o.tlsCert ? { tlsCertPath: o.tlsCert } : {}),
     ...(o.tlsKey ? { tlsKeyPath: o.tlsKey } : {}),
     ...(o.tlsCa ? { tlsCaPath: o.tlsCa } : {}),
+    ...(o.codecKeyFile ? { codecKeyFile: o.codecKeyFile } : {}),
   });
   if (!s.address) {
     throw new ValidationError('the worker needs a Temporal service', {
@@ -31,7 +32,11 @@ export async function workerCommand(o: WorkerOptions, io: Io): Promise<number> {
   }
   const settings: TemporalSettings = { ...s, address: s.address };
   const metricsAddress = o.metricsAddress ?? process.env.KS_UPGRADE_METRICS_ADDRESS;
-  installRuntime({ logLevel: o.verbose ? 'DEBUG' : 'INFO', ...(metricsAddress ? { metricsAddress } : {}) });
+  installRuntime({
+    logLevel: o.verbose ? 'DEBUG' : 'INFO',
+    ...(metricsAddress ? { metricsAddress } : {}),
+    ...(o.logFormat ? { logFormat: o.logFormat } : {}),
+  });
   const { worker, connection } = await startUpgradeWorker(settings, registry);
   io.stderr.write(
     `ks-upgrade worker: task queue ${settings.taskQueue} on ${settings.address} (namespace ${settings.namespace}); ` +

@@ -3,24 +3,70 @@ import type { Logger } from './types.js';
 type Level = 'debug' | 'info' | 'warn' | 'error';
 const ORDER: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
+/** How log lines look: one JSON object per line (for log shippers) or `time LEVEL message k=v`. */
+export type LogFormat = 'json' | 'text';
+
+/** JSON unless the stream is a terminal: a person reads text, a container's log collector JSON. */
+export function defaultLogFormat(
+  stream: NodeJS.WritableStream & { isTTY?: boolean } = process.stderr,
+): LogFormat {
+  return stream.isTTY ? 'text' : 'json';
+}
+
+function jsonValue(_key: string, v: unknown): unknown {
+  if (typeof v === 'bigint') return v.toString();
+  if (v instanceof Error) return { name: v.name, message: v.message };
+  return v;
+}
+
+/** One log line (with its newline) in `format`. */
+export function formatLogLine(
+  format: LogFormat,
+  entry: { time: Date; level: string; message: string; fields?: Record<string, unknown> },
+): string {
+  const level = entry.level.toLowerCase();
+  if (format === 'json') {
+    try {
+      return `${JSON.stringify({ time: entry.time.toISOString(), level, msg: entry.message, ...entry.fields }, jsonValue)}\n`;
+    } catch {
+      // A cyclic field: the line still goes out, without its fields.
+      return `${JSON.stringify({ time: entry.time.toISOString(), level, msg: entry.message })}\n`;
+    }
+  }
+  const kv = entry.fields
+    ? Object.entries(entry.fields)
+        .filter(([, v]) => v !== undefined)
+        .map(([k, v]) => ` ${k}=${typeof v === 'string' ? v : JSON.stringify(v, jsonValue)}`)
+        .join('')
+    : '';
+  return `${entry.time.toISOString()} ${level.toUpperCase()} ${entry.message}${kv}\n`;
+}
+
 /**
- * A line-per-event logger to a stream (stderr by default): `2026-11-24T09:00:00Z INFO message k=v`.
- * Used by the CLI and tests; activities use Temporal's activity logger behind the same interface.
+ * A line-per-event logger to a stream (stderr by default), as JSON or text (see
+ * {@link defaultLogFormat}). Used by the CLI and tests; activities use Temporal's activity logger
+ * behind the same interface.
  */
 export function createStreamLogger(
-  options: { level?: Level; stream?: NodeJS.WritableStream; prefix?: string } = {},
+  options: {
+    level?: Level;
+    stream?: NodeJS.WritableStream & { isTTY?: boolean };
+    prefix?: string;
+    format?: LogFormat;
+  } = {},
 ): Logger {
   const min = ORDER[options.level ?? 'info'];
   const stream = options.stream ?? process.stderr;
+  const format = options.format ?? defaultLogFormat(stream);
   const write = (level: Level, message: string, fields?: Record<string, unknown>): void => {
     if (ORDER[level] < min) return;
-    const kv = fields
-      ? Object.entries(fields)
-          .map(([k, v]) => ` ${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
-          .join('')
-      : '';
     stream.write(
-      `${new Date().toISOString()} ${level.toUpperCase()} ${options.prefix ?? ''}${message}${kv}\n`,
+      formatLogLine(format, {
+        time: new Date(),
+        level,
+        message: `${options.prefix ?? ''}${message}`,
+        ...(fields ? { fields } : {}),
+      }),
     );
   };
   return {

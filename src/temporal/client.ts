@@ -9,14 +9,16 @@ import { ValidationError } from '../errors.js';
 import { upgradeWorkflowId, validateUpgradeInput, type UpgradeClusterInput } from '../upgrade/input.js';
 import { UpgradeClusterKey, UpgradeStatusKey } from '../../workflows/search-attributes.js';
 import type { upgradeCluster } from '../../workflows/upgrade.js';
+import { dataConverterOf, loadKeyring } from './codec.js';
 import { connectionOptions, type TemporalSettings } from './connection.js';
 
-/** A client connection from settings. */
+/** A client connection from settings (with the payload codec when keys are configured). */
 export async function connectClient(
   settings: TemporalSettings,
 ): Promise<{ client: Client; connection: Connection }> {
+  const dataConverter = dataConverterOf(loadKeyring(settings.codec ?? {}));
   const connection = await Connection.connect(connectionOptions(settings));
-  return { client: new Client({ connection, namespace: settings.namespace }), connection };
+  return { client: new Client({ connection, namespace: settings.namespace, dataConverter }), connection };
 }
 
 /** Throws a {@link ValidationError} listing every problem of an upgrade's workflow input. */

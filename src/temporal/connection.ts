@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from '@temporalio/client';
 import { ValidationError } from '../errors.js';
+import { codecKeySource, type CodecKeySource } from './codec.js';
 
 /** How to reach a Temporal service. Flags win over the environment (same names as the temporal CLI). */
 export interface TemporalSettings {
@@ -13,21 +14,27 @@ export interface TemporalSettings {
   tlsCaPath?: string;
   /** Temporal Cloud API key (read from the environment only, never from flags or files in git). */
   apiKey?: string;
+  /** The payload codec's keys (none: payloads are not encrypted). */
+  codec?: CodecKeySource;
 }
 
 export const DEFAULT_TASK_QUEUE = 'ks-upgrade';
 
-/** Settings from flags and env: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_TLS_CERT/KEY/CA, TEMPORAL_API_KEY. */
+/**
+ * Settings from flags and env: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_TLS_CERT/KEY/CA,
+ * TEMPORAL_API_KEY, KS_UPGRADE_CODEC_KEY_FILE / KS_UPGRADE_CODEC_KEY.
+ */
 export function temporalSettings(
   flags: Partial<
     Pick<TemporalSettings, 'address' | 'namespace' | 'taskQueue' | 'tlsCertPath' | 'tlsKeyPath' | 'tlsCaPath'>
-  >,
+  > & { codecKeyFile?: string },
   env: NodeJS.ProcessEnv = process.env,
 ): Partial<TemporalSettings> & Pick<TemporalSettings, 'namespace' | 'taskQueue'> {
   const address = flags.address ?? env.TEMPORAL_ADDRESS;
   const cert = flags.tlsCertPath ?? env.TEMPORAL_TLS_CERT;
   const key = flags.tlsKeyPath ?? env.TEMPORAL_TLS_KEY;
   const ca = flags.tlsCaPath ?? env.TEMPORAL_TLS_CA;
+  const codec = codecKeySource(flags, env);
   return {
     ...(address ? { address } : {}),
     namespace: flags.namespace ?? env.TEMPORAL_NAMESPACE ?? 'default',
@@ -36,6 +43,7 @@ export function temporalSettings(
     ...(key ? { tlsKeyPath: key } : {}),
     ...(ca ? { tlsCaPath: ca } : {}),
     ...(env.TEMPORAL_API_KEY ? { apiKey: env.TEMPORAL_API_KEY } : {}),
+    ...(codec.keyFile || codec.keys ? { codec } : {}),
   };
 }
 

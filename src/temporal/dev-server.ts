@@ -16,8 +16,10 @@ import {
 import { createServer } from 'node:net';
 import { homedir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { KsUpgradeError } from '../errors.js';
+import type { CodecKeySource } from './codec.js';
 import { sleep } from '../util/concurrency.js';
 import { SEARCH_ATTRIBUTE_NAMES } from '../../workflows/search-attributes.js';
 
@@ -80,6 +82,8 @@ export interface DevServerOptions {
   detached?: boolean;
   /** Start-up bound, ms (default 60 s: a cold start on a busy 2-core machine takes a few seconds). */
   startTimeoutMs?: number;
+  /** The codec server the web UI decodes payloads with (`--ui-codec-endpoint`). */
+  uiCodecEndpoint?: string;
 }
 
 export interface DevServer {
@@ -169,6 +173,7 @@ export async function startDevServer(o: DevServerOptions): Promise<DevServer> {
     '--log-level',
     'warn',
     ...(uiPort === undefined ? ['--headless'] : ['--ui-port', String(uiPort)]),
+    ...(uiPort !== undefined && o.uiCodecEndpoint ? ['--ui-codec-endpoint', o.uiCodecEndpoint] : []),
     ...SEARCH_ATTRIBUTE_NAMES.flatMap((name) => ['--search-attribute', `${name}=Keyword`]),
   ];
   const out = o.logFile ? openSync(o.logFile, 'a') : 'ignore';
@@ -228,6 +233,67 @@ interface ServerRecord {
   address: string;
   uiUrl?: string;
   binary: string;
+  /** The codec server the UI decodes with (a `ks-upgrade codec-server` process). */
+  codec?: { pid: number; url: string };
+}
+
+/** The `ks-upgrade` entry point, from the sources (src/temporal) and the compiled code (dist/src/temporal). */
+const CLI_ENTRY = fileURLToPath(
+  new URL(
+    import.meta.url.includes('/dist/src/') ? '../../../bin/ks-upgrade.js' : '../../bin/ks-upgrade.js',
+    import.meta.url,
+  ),
+);
+
+async function codecServing(url: string): Promise<boolean> {
+  try {
+    const res = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(5000) });
+    return res.ok;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Starts `ks-upgrade codec-server` detached beside the embedded dev server (it must live as long
+ * as the UI that calls it, not as long as one command), bound to 127.0.0.1 and open to the UI's
+ * origin only.
+ */
+async function startCodecProcess(
+  stateDir: string,
+  keys: CodecKeySource,
+  port: number,
+  uiOrigin: string,
+): Promise<{ pid: number; url: string }> {
+  const out = openSync(path.join(stateDir, 'codec-server.log'), 'a');
+  const child = spawn(
+    process.execPath,
+    [
+      CLI_ENTRY,
+      'codec-server',
+      '--port',
+      String(port),
+      '--cors-origin',
+      uiOrigin,
+      // Inline keys (KS_UPGRADE_CODEC_KEY) reach it through the environment, never argv.
+      ...(keys.keyFile ? ['--codec-key-file', keys.keyFile] : []),
+    ],
+    { stdio: ['ignore', out, out], detached: true },
+  );
+  child.unref();
+  const pid = child.pid ?? 0;
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 60_000;
+  while (!(await codecServing(url))) {
+    if (!alive(pid) || Date.now() > deadline) {
+      if (alive(pid)) process.kill(pid, 'SIGKILL');
+      throw new KsUpgradeError('the codec server for the embedded Temporal UI did not start', {
+        hint: `see ${path.join(stateDir, 'codec-server.log')}`,
+      });
+    }
+    await sleep(200);
+  }
+  return { pid, url };
 }
 
 /** An embedded server in use by this process; `release` when done with it. */
@@ -235,6 +301,8 @@ export interface EmbeddedServerLease {
   server: DevServer;
   /** This call started it (otherwise another command's, or a crashed run's, was reused). */
   started: boolean;
+  /** The codec server its UI decodes payloads with. */
+  codecUrl: string | undefined;
   /** The other commands using the server now (each registered it under `users/`). */
   otherUsers(): EmbeddedServerUser[];
   /**
@@ -285,6 +353,10 @@ export async function ensureEmbeddedServer(
   stateDir: string,
   binary: string,
   command = 'ks-upgrade',
+  options: {
+    /** Runs a codec server with these keys beside the server, and points its UI at it. */
+    codec?: CodecKeySource;
+  } = {},
 ): Promise<EmbeddedServerLease> {
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const recordFile = path.join(stateDir, 'server.json');
@@ -294,14 +366,27 @@ export async function ensureEmbeddedServer(
   writeFileSync(me, command);
   let server: DevServer | undefined;
   let started = false;
+  let codec: ServerRecord['codec'];
+  const stopCodec = (): void => {
+    if (codec && alive(codec.pid)) process.kill(codec.pid, 'SIGTERM');
+  };
   if (existsSync(recordFile)) {
     const rec = JSON.parse(readFileSync(recordFile, 'utf8')) as ServerRecord;
     if (alive(rec.pid) && (await isServing(binary, rec.address))) {
+      codec = rec.codec;
+      // The UI's codec endpoint is fixed when the server starts: a codec server that died is
+      // brought back on the same port.
+      if (codec && options.codec && rec.uiUrl && !(await codecServing(codec.url))) {
+        const port = Number(new URL(codec.url).port);
+        codec = await startCodecProcess(stateDir, options.codec, port, rec.uiUrl);
+        writeFileSync(recordFile, JSON.stringify({ ...rec, codec }, null, 2), { mode: 0o600 });
+      }
       server = {
         address: rec.address,
         uiUrl: rec.uiUrl,
         pid: rec.pid,
         stop: async () => {
+          stopCodec();
           if (alive(rec.pid)) process.kill(rec.pid, 'SIGTERM');
           while (alive(rec.pid)) await sleep(100);
         },
@@ -310,13 +395,32 @@ export async function ensureEmbeddedServer(
   }
   if (!server) {
     try {
-      server = await startDevServer({
+      const uiPort = await freePort();
+      if (options.codec) {
+        codec = await startCodecProcess(
+          stateDir,
+          options.codec,
+          await freePort(),
+          `http://127.0.0.1:${uiPort}`,
+        );
+      }
+      const dev = await startDevServer({
         binary,
         dbFile: path.join(stateDir, 'temporal.db'),
         logFile: path.join(stateDir, 'temporal.log'),
         detached: true,
+        uiPort,
+        ...(codec ? { uiCodecEndpoint: codec.url } : {}),
       });
+      server = {
+        ...dev,
+        stop: async () => {
+          stopCodec();
+          await dev.stop();
+        },
+      };
     } catch (err) {
+      stopCodec();
       rmSync(me, { force: true });
       throw err;
     }
@@ -326,6 +430,7 @@ export async function ensureEmbeddedServer(
       address: server.address,
       binary,
       ...(server.uiUrl ? { uiUrl: server.uiUrl } : {}),
+      ...(codec ? { codec } : {}),
     };
     writeFileSync(recordFile, JSON.stringify(rec, null, 2), { mode: 0o600 });
   }
@@ -333,6 +438,7 @@ export async function ensureEmbeddedServer(
   return {
     server: lease,
     started,
+    codecUrl: codec?.url,
     otherUsers: () => liveUsers(usersDir).filter((u) => u.pid !== process.pid),
     release: async () => {
       rmSync(me, { force: true });
@@ -344,6 +450,7 @@ export async function ensureEmbeddedServer(
     releaseNow: () => {
       rmSync(me, { force: true });
       if (liveUsers(usersDir).length === 0) {
+        stopCodec();
         if (alive(lease.pid)) process.kill(lease.pid, 'SIGTERM');
         rmSync(recordFile, { force: true });
       }

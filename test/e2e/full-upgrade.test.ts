@@ -2,131 +2,47 @@
 // with every v3 component switched on: it completes through the detect gate, each extension gets
 // its InstallPlan, and a second run of the same upgrade changes neither the cluster nor the store.
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Client, Connection } from '@temporalio/client';
 import type { NativeConnection, Worker } from '@temporalio/worker';
-import * as yaml from 'js-yaml';
 import { InstallPlanResource } from '../../src/api/v4/index.js';
-import { loadConfig } from '../../src/config/index.js';
-import { registerBuiltinJobs } from '../../src/jobs/builtin.js';
-import { JobRegistry } from '../../src/jobs/registry.js';
 import { createResourceStore } from '../../src/store/index.js';
 import { startUpgrade } from '../../src/temporal/client.js';
-import { BUILTIN_CONFIG_PATH } from '../../src/upgrade/plan.js';
 import type { UpgradeResult } from '../../workflows/messages.js';
-import { startStandInController, type StandInController } from '../fixtures/kubesphere-v4/controller.js';
-import {
-  startFleetStandIns,
-  startV3AppStore,
-  writeExtensionCharts,
-} from '../fixtures/kubesphere-v4/extensions.js';
-import { uniqueName } from '../helpers/env.js';
-import { startEphemeralCluster, type EphemeralCluster } from '../helpers/cluster.js';
-import { installFixtureFleet, playCoreUpgrade } from '../helpers/kubesphere.js';
+import { passGateAndFinish, prepareFullUpgrade, type FullUpgradeFixture } from '../helpers/full-upgrade.js';
 import { clusterSnapshot, diff } from '../helpers/snapshot.js';
-import { startWorker, temporalClients, waitForProgress } from '../helpers/upgrade.js';
+import { startWorker, temporalClients } from '../helpers/upgrade.js';
 
 describe('full upgrade: every job enabled', () => {
-  let host: EphemeralCluster;
-  let member: EphemeralCluster;
+  let fx: FullUpgradeFixture;
   let client: Client;
   let connection: Connection;
   let native: NativeConnection;
   let worker: Worker;
   let run: Promise<void>;
   let taskQueue: string;
-  let controller: StandInController;
-  let standIns: { stop(): Promise<void> };
-  let dir: string;
-  let configFile: string;
-  let keyFile: string;
-  let extensions: [string, string][];
-  let jobNames: string[];
 
   before(async () => {
-    [host, member] = await Promise.all([
-      startEphemeralCluster('full-host'),
-      startEphemeralCluster('full-member'),
-    ]);
-    await installFixtureFleet(
-      { client: host.connection.client, kubeconfig: host.kubeconfig },
-      { client: member.connection.client, kubeconfig: member.kubeconfig },
-    );
-    const registry = new JobRegistry();
-    registerBuiltinJobs(registry);
-    jobNames = registry.names();
-    const defaults = (await loadConfig([BUILTIN_CONFIG_PATH])).config;
-    extensions = Object.values(defaults.jobs).flatMap((j) =>
-      j.extensionRef ? [[j.extensionRef.name, j.extensionRef.version] as [string, string]] : [],
-    );
-    const appStore = await startV3AppStore(host.connection.client, uniqueName('full-app-store'));
-    dir = await mkdtemp(path.join(tmpdir(), 'ks-upgrade-full-'));
-    keyFile = path.join(dir, 'backup.key');
-    await writeFile(keyFile, randomBytes(32), { mode: 0o600 });
-    configFile = path.join(dir, 'all-jobs.yaml');
-    await writeFile(
-      configFile,
-      yaml.dump({
-        storage: { local: { path: path.join(dir, 'backups') }, encryption: { keyFile } },
-        validator: { extensionsMuseum: { watchTimeout: '2m' } },
-        jobs: {
-          ...Object.fromEntries(jobNames.map((n) => [n, { enabled: true }])),
-          // The fixture has releases whose names collide in v4 on purpose: migrate the others.
-          application: {
-            enabled: true,
-            dynamicOptions: { ...appStore, releaseNameConflicts: 'skip' },
-          },
-        },
-      }),
-    );
-    controller = startStandInController(host.connection.client, { intervalMs: 200 });
-    standIns = startFleetStandIns(host.connection.client, member.connection.client);
+    fx = await prepareFullUpgrade();
     ({ client, connection, native } = await temporalClients());
-    ({ worker, run, taskQueue } = await startWorker(native, registry));
+    ({ worker, run, taskQueue } = await startWorker(native, fx.registry));
   });
   after(async () => {
-    await controller.stop();
-    await standIns.stop();
     worker.shutdown();
     await run;
     await connection.close();
     await native.close();
-    await Promise.all([host.remove(), member.remove()]);
+    await fx.stop();
   });
 
   const upgrade = async (rerun: boolean): Promise<UpgradeResult> => {
-    const { handle } = await startUpgrade(
-      client,
-      {
-        cluster: host.name,
-        kube: { kubeconfig: host.kubeconfig },
-        configFiles: [configFile],
-        gate: 'detect',
-        tuning: { heartbeatTimeout: '20s' },
-      },
-      taskQueue,
-      undefined,
-      { rerun },
-    );
-    if (!rerun) {
-      await waitForProgress(
-        handle,
-        (p) => p.status === 'AwaitingCoreUpgrade' || p.awaiting !== undefined,
-        240_000,
-      );
-      const p = await waitForProgress(handle, () => true);
-      assert.equal(p.awaiting, undefined, `a step failed: ${JSON.stringify(p.awaiting)}`);
-      await playCoreUpgrade(host.connection.client, extensions);
-      await writeExtensionCharts(host.connection.client, new Map(extensions));
-    }
-    return handle.result();
+    const { handle } = await startUpgrade(client, fx.input, taskQueue, undefined, { rerun });
+    return rerun ? handle.result() : passGateAndFinish(fx, handle);
   };
 
   it('completes: every enabled job runs its phases, each extension gets its InstallPlan', async () => {
+    const { host, jobNames, extensions } = fx;
     const result = await upgrade(false);
     assert.equal(result.status, 'Succeeded');
     const failed = result.steps.filter((s) => s.state !== 'succeeded' && s.state !== 'skipped');
@@ -146,6 +62,7 @@ describe('full upgrade: every job enabled', () => {
   });
 
   it('a second run changes neither the cluster nor the store', async () => {
+    const { host, member, dir, keyFile, controller, standIns } = fx;
     const store = await createResourceStore({
       local: { path: path.join(dir, 'backups') },
       encryption: { keyFile },

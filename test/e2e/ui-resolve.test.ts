@@ -7,16 +7,16 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Client, Connection } from '@temporalio/client';
 import type { NativeConnection, Worker } from '@temporalio/worker';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { ConfigMapResource } from '../../src/api/core.js';
 import type { ClusterConnection } from '../../src/kube/connect.js';
 import { startUpgrade } from '../../src/temporal/client.js';
 import { demoRegistry } from '../jobs/demo.js';
+import { CHROMIUM, launchChromium } from '../helpers/browser.js';
 import { devEnv, repoRoot } from '../helpers/env.js';
 import { devClusterConnection } from '../helpers/kube.js';
 import { FAST_RETRY, demoSetup, startWorker, temporalClients, waitForProgress } from '../helpers/upgrade.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARTIFACTS = path.join(repoRoot, 'test-results');
 
 describe('operator in the Temporal UI', () => {
@@ -35,10 +35,7 @@ describe('operator in the Temporal UI', () => {
     conn = await devClusterConnection();
     ({ client, connection, native } = await temporalClients());
     ({ worker, run, taskQueue } = await startWorker(native, demoRegistry()));
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    });
+    browser = await launchChromium();
   });
   after(async () => {
     await browser.close();

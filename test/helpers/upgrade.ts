@@ -2,6 +2,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import * as yaml from 'js-yaml';
 import { ConfigMapResource, NamespaceResource } from '../../src/api/core.js';
@@ -92,16 +93,24 @@ export const DEMO_SKIP_CHECKS = [
 ];
 
 /** Temporal client + native connection to the dev server (close both in `after`). */
-export async function temporalClients(): Promise<{
+export async function temporalClients(
+  options: { dataConverter?: DataConverter; address?: string } = {},
+): Promise<{
   client: Client;
   connection: Connection;
   native: NativeConnection;
 }> {
   installTestRuntime();
   const env = devEnv();
-  const connection = await Connection.connect({ address: env.temporalAddress });
-  const native = await NativeConnection.connect({ address: env.temporalAddress });
-  return { client: new Client({ connection, namespace: env.temporalNamespace }), connection, native };
+  const address = options.address ?? env.temporalAddress;
+  const connection = await Connection.connect({ address });
+  const native = await NativeConnection.connect({ address });
+  const client = new Client({
+    connection,
+    namespace: env.temporalNamespace,
+    ...(options.dataConverter ? { dataConverter: options.dataConverter } : {}),
+  });
+  return { client, connection, native };
 }
 
 /** An in-process worker on its own task queue; `run` is its run promise. */
@@ -109,12 +118,14 @@ export async function startWorker(
   native: NativeConnection,
   registry: JobRegistry,
   taskQueue = uniqueName('tq'),
+  dataConverter?: DataConverter,
 ): Promise<{ worker: Worker; run: Promise<void>; taskQueue: string }> {
   const worker = await createUpgradeWorker({
     connection: native,
     namespace: devEnv().temporalNamespace,
     taskQueue,
     registry,
+    ...(dataConverter ? { dataConverter } : {}),
   });
   return { worker, run: worker.run(), taskQueue };
 }
