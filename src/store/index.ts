@@ -9,6 +9,7 @@ export {
   SHARED_SCOPE,
   JSON_CONTENT_TYPE,
   BINARY_CONTENT_TYPE,
+  ABSENT_CONTENT_TYPE,
   type SharedKey,
   type SaveOptions,
   type SaveRawOptions,
@@ -17,7 +18,14 @@ export {
   type BackupEntry,
   type VerifyResult,
 } from './resource-store.js';
-export { BackupKeyNotFound, IntegrityError, EncryptionKeyError, PlaintextSecretError } from './errors.js';
+export {
+  BackupKeyNotFound,
+  BackupRecordedAbsent,
+  IntegrityError,
+  EncryptionKeyError,
+  PlaintextSecretError,
+  type AbsentRecord,
+} from './errors.js';
 export { EncryptionKey, loadEncryptionKey, parseKeyFile, ENCRYPTION_ALGORITHM } from './encryption.js';
 export {
   FORMAT_MAGIC,
