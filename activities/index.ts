@@ -148,6 +148,7 @@ export function createActivities(deps: { registry?: JobRegistry } = {}) {
           heartbeat: (progress?: JobProgress) => {
             ctx.heartbeat(progress);
           },
+          heartbeatTimeoutMs: activityInfo().heartbeatTimeoutMs,
           signal: ctx.cancellationSignal,
         });
         return { ...result, attempt: activityInfo().attempt };
