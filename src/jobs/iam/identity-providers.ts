@@ -6,6 +6,7 @@ import { ConfigMapResource, SecretResource, type Secret } from '../../api/core.j
 import { KsUpgradeError } from '../../errors.js';
 import { KUBESPHERE_CONFIG } from '../../kubesphere/index.js';
 import { isRecord } from '../../util/object.js';
+import { loadBackup } from '../patterns.js';
 import type { JobContext } from '../types.js';
 import {
   IDENTITY_PROVIDER_PREFIX,
@@ -14,7 +15,7 @@ import {
   KUBESPHERE_NAMESPACE,
   LABEL,
 } from './constants.js';
-import { backupUnion, loadOr, stripServerFields } from './util.js';
+import { backupUnion, stripServerFields } from './util.js';
 
 const CONFIG_KEY = 'configuration.yaml';
 
@@ -146,7 +147,7 @@ export async function migrateIdentityProviders(ctx: JobContext): Promise<void> {
 
 /** Undo of step 6: Secrets we created are deleted, ones we updated get their old content back. */
 export async function undoIdentityProviders(ctx: JobContext): Promise<void> {
-  const backups = await loadOr<SecretBackup[]>(ctx.store, KEYS.identityProviders, []);
+  const backups = (await loadBackup<SecretBackup[]>(ctx, KEYS.identityProviders)) ?? [];
   for (const b of backups) {
     if (!b.existed) {
       if (await ctx.kube.delete(SecretResource, b.name, KUBESPHERE_NAMESPACE)) {

@@ -6,6 +6,7 @@ import { getCrd, setStoredVersions } from '../../kube/crd.js';
 import { isAbsent } from '../../kube/errors.js';
 import { apiVersionOf, type KubeObject } from '../../kube/types.js';
 import { forEachLimit } from '../../util/concurrency.js';
+import { loadBackup } from '../patterns.js';
 import type { JobContext } from '../types.js';
 import { undoCleanup } from './cleanup.js';
 import { KEYS, STATUS_PHASES } from './constants.js';
@@ -17,7 +18,7 @@ import { undoPost } from './post.js';
 import { undoPrepare } from './prepare.js';
 import { IAM_RESOURCES } from './resources.js';
 import { decodeSnapshot, loadSnapshots, oldestSnapshot } from './snapshot.js';
-import { ErrorList, describeObject, loadOr, progress, stripServerFields, unixNow } from './util.js';
+import { ErrorList, describeObject, progress, stripServerFields, unixNow } from './util.js';
 
 /**
  * Reverts the conversions of pre-upgrade step 2 from the OLDEST snapshot of this attempt (the
@@ -82,7 +83,7 @@ export async function revertMigration(ctx: JobContext, options: IamOptions): Pro
  * always safe, a missing version is not). Cosmetic once objects are re-stored, but exact.
  */
 async function restoreStoredVersions(ctx: JobContext): Promise<void> {
-  const backups = await loadOr<StoredVersionsBackup[]>(ctx.store, KEYS.storedVersions, []);
+  const backups = (await loadBackup<StoredVersionsBackup[]>(ctx, KEYS.storedVersions)) ?? [];
   for (const b of backups) {
     const crd = await ctx.kube.tryGet(CustomResourceDefinitionResource, b.crd);
     if (!crd) continue;
