@@ -8,7 +8,12 @@ import type { ClusterScheduling, ExtensionRef } from '../config/types.js';
 import { KsUpgradeError, ValidationError } from '../errors.js';
 import { clusterConfigurationOf, isHostClusterObject, listClusters } from '../kubesphere/clusters.js';
 import { getClusterConfiguration, isHostCluster } from '../kubesphere/index.js';
-import { ABSENT_CONTENT_TYPE, BackupKeyNotFound, BackupRecordedAbsent } from '../store/index.js';
+import {
+  ABSENT_CONTENT_TYPE,
+  BackupKeyNotFound,
+  BackupRecordedAbsent,
+  type GoImportRecord,
+} from '../store/index.js';
 import { getPath, isRecord } from '../util/object.js';
 import type { JobContext, Phase } from './types.js';
 
@@ -152,8 +157,32 @@ export async function requireBackups(
 ): Promise<void> {
   if (ctx.phase === 'rollback') return;
   for (const key of keys) {
-    if ((await backupStatus(ctx, key)) === 'missing') throw missingBackup(ctx, key, options);
+    if ((await backupStatus(ctx, key)) === 'missing' && !(await missingFromGoImport(ctx, key)))
+      throw missingBackup(ctx, key, options);
   }
+}
+
+/** The shared key `backups import --from-go` writes for the cluster. */
+const GO_IMPORT_KEY = 'go-store-import';
+
+/**
+ * True (and a warning saying so) when the cluster's backups were imported from the Go tool's
+ * store: the Go tool writes nothing where there was nothing to back up, so a key missing there is
+ * taken as "nothing to back up" — the import cannot tell it from "never taken".
+ */
+async function missingFromGoImport(ctx: JobContext, key: string): Promise<boolean> {
+  let record: GoImportRecord;
+  try {
+    record = await ctx.store.shared().load<GoImportRecord>(GO_IMPORT_KEY);
+  } catch (err) {
+    if (err instanceof BackupKeyNotFound) return false;
+    throw err;
+  }
+  ctx.logger.warn(
+    `backup '${key}' is not in this store, whose backups of cluster ${ctx.cluster.name} were imported from the Go ks-upgrade's store ` +
+      `(${record.source}, ${record.importedAt}); the Go tool writes nothing where there was nothing to back up, so nothing is restored from it`,
+  );
+  return true;
 }
 
 function missingBackup(
@@ -222,6 +251,7 @@ async function loadBackupWith<T>(
       );
       return undefined;
     }
+    if (await missingFromGoImport(ctx, key)) return undefined;
     throw missingBackup(ctx, key, options, err);
   }
 }

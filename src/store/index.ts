@@ -11,6 +11,7 @@ export {
   BINARY_CONTENT_TYPE,
   ABSENT_CONTENT_TYPE,
   type SharedKey,
+  type GoImportRecord,
   type SaveOptions,
   type SaveRawOptions,
   type SaveOnceResult,

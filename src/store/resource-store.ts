@@ -24,7 +24,20 @@ import { sensitiveBytesReason, sensitiveReason } from './sensitive.js';
 export const SHARED_KEYS = [
   /** The v3 kubesphere.yaml (raw YAML), written by `core` in pre-upgrade, read by `gateway`. */
   'kubesphere-config',
+  /**
+   * Written by `backups import --from-go`: this cluster's backups came from the Go tool's store,
+   * which writes nothing where there was nothing to back up (a {@link GoImportRecord}).
+   */
+  'go-store-import',
 ] as const;
+
+/** What `backups import --from-go` records under the shared key `go-store-import`. */
+export interface GoImportRecord {
+  /** Where the Go store was read (a path, or `s3://bucket/prefix`). */
+  source: string;
+  /** When the import ran (ISO 8601). */
+  importedAt: string;
+}
 
 export type SharedKey = (typeof SHARED_KEYS)[number];
 

@@ -29,6 +29,7 @@ import {
   backupStatus,
   loadBackup,
   placementFromClusters,
+  requireBackups,
   setIfAbsent,
 } from '../../src/jobs/patterns.js';
 import { closeClusterClients } from '../../src/kubesphere/clusters.js';
@@ -337,6 +338,29 @@ describe('extension job building blocks', () => {
       rbLogger.entries.map((e) => e.message).join('\n'),
       /nothing to restore from 'never-taken': no backup was taken/,
     );
+  });
+
+  it('on a store imported from the Go tool, a missing backup is nothing to restore, with a warning', async () => {
+    const logger = createMemoryLogger();
+    const ctx = createJobContext({ ...contextParams(), logger });
+    await assert.rejects(loadBackup(ctx, 'go-never-wrote'), MissingBackupError);
+    await assert.rejects(requireBackups(ctx, ['go-never-wrote']), MissingBackupError);
+    await ctx.store
+      .shared()
+      .save('go-store-import', { source: '/var/ks-upgrade', importedAt: '2026-12-03T00:00:00.000Z' });
+    try {
+      assert.equal(await loadBackup(ctx, 'go-never-wrote'), undefined);
+      await requireBackups(ctx, ['go-never-wrote']);
+      assert.match(
+        logger.entries
+          .filter((e) => e.level === 'warn')
+          .map((e) => e.message)
+          .join('\n'),
+        /backup 'go-never-wrote' is not in this store, whose backups of cluster host were imported from the Go ks-upgrade's store \(\/var\/ks-upgrade, 2026-12-03T00:00:00.000Z\)/,
+      );
+    } finally {
+      await ctx.store.shared().delete('go-store-import');
+    }
   });
 
   it('places an extension on the clusters whose own cc enables it, with per-cluster values', async () => {
