@@ -12,6 +12,7 @@ import {
   ABSENT_CONTENT_TYPE,
   BackupKeyNotFound,
   BackupRecordedAbsent,
+  GO_IMPORT_KEY,
   type GoImportRecord,
 } from '../store/index.js';
 import { getPath, isRecord } from '../util/object.js';
@@ -161,9 +162,6 @@ export async function requireBackups(
       throw missingBackup(ctx, key, options);
   }
 }
-
-/** The shared key `backups import --from-go` writes for the cluster. */
-const GO_IMPORT_KEY = 'go-store-import';
 
 /**
  * True (and a warning saying so) when the cluster's backups were imported from the Go tool's

@@ -31,7 +31,10 @@ export const SHARED_KEYS = [
   'go-store-import',
 ] as const;
 
-/** What `backups import --from-go` records under the shared key `go-store-import`. */
+/** The shared key `backups import --from-go` writes: {@link GoImportRecord}. */
+export const GO_IMPORT_KEY = 'go-store-import';
+
+/** What `backups import --from-go` records under the shared key {@link GO_IMPORT_KEY}. */
 export interface GoImportRecord {
   /** Where the Go store was read (a path, or `s3://bucket/prefix`). */
   source: string;
