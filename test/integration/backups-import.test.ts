@@ -167,7 +167,7 @@ describe('ks-upgrade backups import --from-go', () => {
     assert.ok(!(await store.exists('host/core/factory.kubeconfig')));
     // The cluster is marked as imported from the Go tool (which writes nothing for an absent object).
     const marker = await core.shared().load<GoImportRecord>(GO_IMPORT_KEY);
-    assert.equal(marker.source, goDir);
+    assert.equal(marker.source, `local:${goDir}`);
     assert.ok(!Number.isNaN(Date.parse(marker.importedAt)), marker.importedAt);
 
     // A second run imports nothing and changes nothing.
