@@ -8,7 +8,7 @@ import { JobPhaseError } from '../src/jobs/runner.js';
 import type { JobProgress, Logger, Phase } from '../src/jobs/types.js';
 import {
   checkKsVersion,
-  detectCoreUpgrade,
+  waitForCoreUpgrade,
   waitForMuseumSync,
   type CheckResult,
 } from '../src/upgrade/checks.js';
@@ -16,7 +16,7 @@ import type { UpgradeClusterInput } from '../src/upgrade/input.js';
 import { buildUpgradePlan, loadUpgradeConfig, type UpgradePlan } from '../src/upgrade/plan.js';
 import { clusterConnection, sharedStore } from '../src/upgrade/runtime.js';
 import { executeJobPhase, type StepResult } from '../src/upgrade/step.js';
-import { sleep } from '../src/util/concurrency.js';
+import type { WaitReporter } from '../src/util/wait.js';
 import { createCoreUpgradeActivities } from './core-upgrade.js';
 import { createCheckActivities, type TemporalLookup } from './checks.js';
 
@@ -60,6 +60,18 @@ function activityLogger(): Logger {
     error: (m, f) => {
       log.error(m, f);
     },
+  };
+}
+
+/** Where a wait in an activity logs and heartbeats, and its cancellation. */
+function activityReporter(): WaitReporter {
+  const ctx = Context.current();
+  return {
+    logger: activityLogger(),
+    heartbeat: (progress) => {
+      ctx.heartbeat(progress);
+    },
+    signal: ctx.cancellationSignal,
   };
 }
 
@@ -155,6 +167,7 @@ export function createActivities(deps: { registry?: JobRegistry; temporal?: Temp
           heartbeat: (progress?: JobProgress) => {
             ctx.heartbeat(progress);
           },
+          heartbeatTimeoutMs: activityInfo().heartbeatTimeoutMs,
           signal: ctx.cancellationSignal,
         });
         return { ...result, attempt: activityInfo().attempt };
@@ -175,10 +188,7 @@ export function createActivities(deps: { registry?: JobRegistry; temporal?: Temp
         }
         if (req.phase === 'post-upgrade' && v.extensionsMuseum.enabled) {
           return await waitForMuseumSync(client, v.extensionsMuseum, {
-            heartbeat: () => {
-              Context.current().heartbeat();
-            },
-            signal: Context.current().cancellationSignal,
+            reporter: activityReporter(),
             intervalMs: pollInterval(2000),
           });
         }
@@ -190,24 +200,13 @@ export function createActivities(deps: { registry?: JobRegistry; temporal?: Temp
 
     /** The detect gate: polls until KubeSphere v4 core runs, bounded by `timeoutMs`. */
     async waitForCoreUpgrade(req: CoreUpgradeWaitRequest): Promise<CheckResult> {
-      const ctx = Context.current();
       try {
         const { client } = await clusterConnection(req.input.kube);
-        const deadline = Date.now() + req.timeoutMs;
-        for (;;) {
-          const res = await detectCoreUpgrade(client);
-          if (res.ok) return res;
-          if (Date.now() >= deadline) {
-            throw new KsUpgradeError(
-              `KubeSphere v4 core not detected after ${Math.round(req.timeoutMs / 1000)}s: ${res.reason}`,
-              {
-                hint: 'run the helm upgrade of ks-core (see the upgrade guide), then retry this step',
-              },
-            );
-          }
-          ctx.heartbeat(res.reason);
-          await sleep(pollInterval(req.intervalMs ?? 5000), ctx.cancellationSignal);
-        }
+        return await waitForCoreUpgrade(client, {
+          timeoutMs: req.timeoutMs,
+          intervalMs: pollInterval(req.intervalMs ?? 5000),
+          reporter: activityReporter(),
+        });
       } catch (err) {
         throw toFailure(err);
       }

@@ -50,7 +50,7 @@ export async function phaseCommand(phase: Phase, o: CommonOptions, io: Io): Prom
       }
     }
     if (phase === 'post-upgrade' && v.extensionsMuseum.enabled)
-      await waitForMuseumSync(conn.client, v.extensionsMuseum);
+      await waitForMuseumSync(conn.client, v.extensionsMuseum, { reporter: { logger } });
     const results = await runPhase(phase, jobs, (j, p) =>
       createJobContext({
         job: j.name,

@@ -11,6 +11,7 @@ import { waitForCrdEstablished } from '../kube/crd.js';
 import { clientForCluster } from '../kubesphere/clusters.js';
 import { readTar } from '../util/tar.js';
 import { isRecord } from '../util/object.js';
+import type { WaitReporter } from '../util/wait.js';
 import { readChartFromConfigMap, writeChartConfigMap } from './index.js';
 
 /** The museum URL of an extension's chart, as the original builds it. */
@@ -104,13 +105,18 @@ export function chartCrds(archive: Uint8Array): CustomResourceDefinition[] {
 export async function applyExtensionCrds(
   client: ResourceClient,
   ref: Pick<ExtensionRef, 'name' | 'version'>,
-  options: ChartSourceOptions & { force?: boolean; skip?: (crd: CustomResourceDefinition) => boolean } = {},
+  options: ChartSourceOptions & {
+    force?: boolean;
+    skip?: (crd: CustomResourceDefinition) => boolean;
+    /** Where the waits for Established log and heartbeat (a job passes its context). */
+    reporter?: WaitReporter;
+  } = {},
 ): Promise<string[]> {
   const applied: string[] = [];
   for (const crd of chartCrds(await fetchExtensionChart(client, ref, options))) {
     if (options.skip?.(crd)) continue;
     await client.apply(CustomResourceDefinitionResource, crd, { force: options.force ?? false });
-    await waitForCrdEstablished(client, crd.metadata.name ?? '');
+    await waitForCrdEstablished(client, crd.metadata.name ?? '', { reporter: options.reporter ?? {} });
     applied.push(crd.metadata.name ?? '');
   }
   return applied;

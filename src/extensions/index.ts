@@ -15,8 +15,8 @@ import type { Logger } from '../jobs/types.js';
 import type { ResourceClient } from '../kube/client.js';
 import { AlreadyExistsError } from '../kube/errors.js';
 import { isHostCluster, KUBESPHERE_NAMESPACE } from '../kubesphere/index.js';
-import { sleep } from '../util/concurrency.js';
 import { canonicalJson } from '../util/object.js';
+import { WaitTimeoutError, notYet, waitFor, type WaitReporter } from '../util/wait.js';
 
 /** Set on InstallPlans ks-upgrade created: only those does it ever change afterwards. */
 export const MANAGED_ANNOTATION = 'ks-upgrade.kubesphere.io/managed';
@@ -28,7 +28,7 @@ export class ExtensionVersionNotFoundError extends KsUpgradeError {}
 /** The InstallPlan reached a failed state. */
 export class InstallPlanFailedError extends KsUpgradeError {}
 /** The InstallPlan did not reach a final state in time. */
-export class InstallPlanTimeoutError extends KsUpgradeError {}
+export class InstallPlanTimeoutError extends WaitTimeoutError {}
 
 /** The InstallPlan spec for an extensionRef, exactly as the original builds it. */
 export function desiredInstallPlanSpec(ref: ExtensionRef): InstallPlan['spec'] {
@@ -144,8 +144,8 @@ export interface WaitForInstallPlanOptions {
   timeoutMs?: number;
   /** Default 2 s, as the original. */
   intervalMs?: number;
-  signal?: AbortSignal;
-  heartbeat?: (state: string) => void;
+  /** Where the wait logs and heartbeats, and its cancellation (a job passes its context). */
+  reporter?: WaitReporter;
 }
 
 /**
@@ -157,31 +157,30 @@ export async function waitForInstallPlan(
   name: string,
   options: WaitForInstallPlanOptions = {},
 ): Promise<InstallPlan> {
-  const timeoutMs = options.timeoutMs ?? 10 * 60_000;
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const plan = await client.tryGet(InstallPlanResource, name);
-    const state = plan?.status?.state ?? '';
-    if (plan && DONE_STATES.includes(state)) return plan;
-    if (plan && FAILED_STATES.includes(state)) {
-      throw new InstallPlanFailedError(
-        `InstallPlan ${name} is ${state}: ${JSON.stringify(plan.status?.conditions ?? [])}`,
-        {
-          hint: `inspect 'kubectl get installplan ${name} -o yaml' and the extension's pods, fix, then retry the step`,
-        },
-      );
-    }
-    if (Date.now() >= deadline) {
-      throw new InstallPlanTimeoutError(
-        `InstallPlan ${name} is ${plan ? `'${state || 'pending'}'` : 'missing'} after ${Math.round(timeoutMs / 1000)}s`,
-        {
-          hint: 'check the ks-controller-manager logs and the extension install job; retry the step when it is installed',
-        },
-      );
-    }
-    options.heartbeat?.(state);
-    await sleep(options.intervalMs ?? 2000, options.signal);
-  }
+  return waitFor(
+    {
+      what: `InstallPlan ${name} to be Installed`,
+      timeoutMs: options.timeoutMs ?? 10 * 60_000,
+      intervalMs: options.intervalMs ?? 2000,
+      check: async () => {
+        const plan = await client.tryGet(InstallPlanResource, name);
+        const state = plan?.status?.state ?? '';
+        if (plan && DONE_STATES.includes(state)) return plan;
+        if (plan && FAILED_STATES.includes(state)) {
+          throw new InstallPlanFailedError(
+            `InstallPlan ${name} is ${state}: ${JSON.stringify(plan.status?.conditions ?? [])}`,
+            {
+              hint: `inspect 'kubectl get installplan ${name} -o yaml' and the extension's pods, fix, then retry the step`,
+            },
+          );
+        }
+        return notYet(plan ? `state '${state || 'pending'}'` : 'the InstallPlan does not exist');
+      },
+      hint: 'check the ks-controller-manager logs and the extension install job; retry the step when it is installed',
+      timeoutError: InstallPlanTimeoutError,
+    },
+    options.reporter,
+  );
 }
 
 /** `kubesphere-system/extension-<name>-<version>-chart`: where members find an extension's chart. */

@@ -6,7 +6,14 @@
 // A key already in our store is never overwritten: identical → skipped, different → refused.
 import { createHash } from 'node:crypto';
 import { KsUpgradeError, ValidationError, describeError } from '../errors.js';
-import { BackupKeyNotFound, PlaintextSecretError, SHARED_SCOPE, type ResourceStore } from '../store/index.js';
+import {
+  BackupKeyNotFound,
+  GO_IMPORT_KEY,
+  PlaintextSecretError,
+  SHARED_SCOPE,
+  type GoImportRecord,
+  type ResourceStore,
+} from '../store/index.js';
 import { decodeGoValue, GoFormatError } from './formats.js';
 import { CHART_INDEX_KEY, goKeyRule, type GoKeyRule, type GoStoreFacts } from './layout.js';
 import { MAX_GO_OBJECT_BYTES, type GoStoreEntry, type GoStoreSource } from './source.js';
@@ -276,10 +283,23 @@ export async function importGoStore(options: ImportOptions): Promise<ImportRepor
     }
   }
 
+  if (!dryRun && planned.length > 0) await recordGoImport(store, cluster, source.location);
+
   const counts: Record<ImportOutcome, number> = { imported: 0, skipped: 0, refused: 0, failed: 0 };
   for (const i of items) counts[i.outcome]++;
   items.sort((a, b) => (a.goKey < b.goKey ? -1 : a.goKey > b.goKey ? 1 : 0));
   return { source: source.location, target: store.location, cluster, dryRun, items, counts };
+}
+
+/**
+ * Marks the cluster's backups as imported from the Go store (shared key `go-store-import`): the
+ * Go tool writes nothing where there was nothing to back up, so our phases then take a key
+ * missing there as nothing to restore, with a warning, instead of a `MissingBackupError`. Written
+ * once: a second import keeps the first record (and changes nothing).
+ */
+async function recordGoImport(store: ResourceStore, cluster: string, source: string): Promise<void> {
+  const record: GoImportRecord = { source, importedAt: new Date().toISOString() };
+  await store.scope(cluster, 'core').shared().saveOnce(GO_IMPORT_KEY, record);
 }
 
 /** One line: what happened, e.g. `imported 57, skipped 2, refused 0, failed 1 (…)`. */

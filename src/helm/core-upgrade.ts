@@ -300,8 +300,10 @@ export async function applyCrds(
   }
   for (const name of names) {
     await waitForCrdEstablished(kube, name, {
-      ...(options.signal ? { signal: options.signal } : {}),
-      onPoll: () => options.onProgress?.(`waiting for CRD ${name} to be Established`),
+      reporter: {
+        ...(options.signal ? { signal: options.signal } : {}),
+        heartbeat: (p) => options.onProgress?.(p?.message ?? `waiting for CRD ${name} to be Established`),
+      },
     });
   }
   return names;

@@ -8,17 +8,21 @@ import { SecretResource } from '../api/core.js';
 import type { ResourceClient } from '../kube/client.js';
 import { resolveResource } from '../kube/discovery.js';
 import type { KubeObject } from '../kube/types.js';
-import { sleep } from '../util/concurrency.js';
 import { isRecord } from '../util/object.js';
+import { WaitTimeoutError, notYet, waitFor, type WaitReporter } from '../util/wait.js';
 import { releaseHistory, type HelmRelease } from './release.js';
 
 export interface UninstallOptions {
   /** Wait until every deleted object is gone (helm's --wait). */
   wait?: boolean;
+  /** Bound of that wait (default 20 min). */
   timeoutMs?: number;
-  signal?: AbortSignal;
-  onProgress?: (message: string) => void;
+  /** Where deletions are reported and the wait logs and heartbeats; its cancellation (a job passes its context). */
+  reporter?: WaitReporter;
 }
+
+/** Objects of an uninstalled release were still there when the wait ended. */
+export class UninstallTimeoutError extends WaitTimeoutError {}
 
 export interface UninstallResult {
   /** False when there was no such release (nothing done — not an error, as in the original). */
@@ -51,7 +55,9 @@ export async function uninstallRelease(
     rt: NonNullable<Awaited<ReturnType<typeof resolveResource>>>;
     name: string;
     ns: string | undefined;
+    id: string;
   }[] = [];
+  const step = `uninstall helm release ${namespace}/${name}`;
   for (const obj of manifestObjects(latest.release).reverse()) {
     const id = `${obj.kind ?? ''} ${obj.metadata.namespace ?? namespace}/${obj.metadata.name ?? ''}`;
     if (obj.metadata.annotations?.['helm.sh/resource-policy'] === 'keep') {
@@ -66,26 +72,37 @@ export async function uninstallRelease(
     const ns = rt.namespaced ? (obj.metadata.namespace ?? namespace) : undefined;
     if (await client.delete(rt, obj.metadata.name ?? '', ns, { propagationPolicy: 'Background' })) {
       deleted.push(id);
-      pending.push({ rt, name: obj.metadata.name ?? '', ns });
-      options.onProgress?.(`deleted ${id}`);
+      pending.push({ rt, name: obj.metadata.name ?? '', ns, id });
+      options.reporter?.heartbeat?.({ step, message: `deleted ${id}` });
     }
   }
   for (const { secret } of history) {
     await client.delete(SecretResource, secret.metadata.name ?? '', namespace);
   }
-  if (options.wait) {
-    const deadline = Date.now() + (options.timeoutMs ?? 20 * 60_000);
-    for (const p of pending) {
-      while (await client.tryGet(p.rt, p.name, p.ns)) {
-        if (Date.now() > deadline) {
-          throw new Error(
-            `uninstall of ${namespace}/${name}: ${p.rt.kind} ${p.name} still exists after the timeout`,
+  if (options.wait && pending.length > 0) {
+    let left = pending;
+    await waitFor(
+      {
+        what: `the ${pending.length} deleted objects of helm release ${namespace}/${name} to be gone`,
+        timeoutMs: options.timeoutMs ?? 20 * 60_000,
+        check: async () => {
+          const still: typeof pending = [];
+          for (const p of left) if (await client.tryGet(p.rt, p.name, p.ns)) still.push(p);
+          left = still;
+          if (left.length === 0) return true;
+          const shown = left.slice(0, 5).map((p) => p.id);
+          return notYet(
+            `${left.length} still there: ${shown.join(', ')}${left.length > shown.length ? ', …' : ''}`,
           );
-        }
-        options.onProgress?.(`waiting for ${p.rt.kind} ${p.name} to go`);
-        await sleep(1000, options.signal);
-      }
-    }
+        },
+        hint:
+          'an object stays while its finalizers are set (see metadata.finalizers); a PersistentVolumeClaim stays ' +
+          'while a pod still uses it, a Namespace until its contents are gone — the controllers of ' +
+          'kube-controller-manager remove those. Fix what holds them, then retry the step',
+        timeoutError: UninstallTimeoutError,
+      },
+      options.reporter,
+    );
   }
   return { found: true, deleted, kept };
 }

@@ -3,15 +3,15 @@
 // pending InstallPlan.
 import { InstallPlanResource } from '../api/v4/index.js';
 import type { DynamicOptions } from '../config/types.js';
-import { KsUpgradeError, ValidationError } from '../errors.js';
+import { ValidationError } from '../errors.js';
 import { MANAGED_ANNOTATION } from '../extensions/index.js';
 import { CustomResourceDefinitionResource } from '../api/core.js';
 import { crdExists, waitForCrdEstablished } from '../kube/crd.js';
 import { NoKindError } from '../kube/errors.js';
 import type { KubeObject, ResourceType } from '../kube/types.js';
 import { BackupKeyNotFound } from '../store/index.js';
-import { backupOnce } from './patterns.js';
-import { sleep } from '../util/concurrency.js';
+import { backupOnce, loadBackup, recordAbsent } from './patterns.js';
+import { WaitTimeoutError, notYet, waitFor } from '../util/wait.js';
 import type { JobContext } from './types.js';
 
 /** A list as the original stores it (`<Kind>List`; readers only need `items`). */
@@ -27,7 +27,11 @@ export function asList<T>(apiVersion: string, kind: string, items: T[]): StoredL
   return { apiVersion, kind: `${kind}List`, metadata: {}, items };
 }
 
-/** The stored value, or undefined when nothing was stored under `key` (any other error throws). */
+/**
+ * The stored value, or undefined when nothing was stored under `key` (any other error throws). For
+ * records a job keeps for itself (what it copied, what it found); a backup a restore needs is read
+ * with `loadBackup`, which tells "nothing to back up" from "never taken".
+ */
 export async function loadOptional<T>(ctx: JobContext, key: string): Promise<T | undefined> {
   try {
     return await ctx.store.load<T>(key);
@@ -128,22 +132,28 @@ export function restorable<T extends KubeObject>(obj: T, namespace?: string): T 
  * answer "not served" for a moment: retried for up to 30 s, then false with a warning.
  */
 export async function restoreObject(ctx: JobContext, rt: ResourceType, obj: KubeObject): Promise<boolean> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    try {
-      await ctx.kube.createIfAbsent(rt, obj);
-      return true;
-    } catch (err) {
-      if (!(err instanceof NoKindError)) throw err;
-      if (Date.now() >= deadline) {
-        ctx.logger.warn(
-          `cannot restore ${rt.kind} ${obj.metadata.name ?? ''}: ${rt.plural}.${rt.group} is not served`,
-        );
-        return false;
-      }
-      ctx.heartbeat({ step: `wait for ${rt.plural}.${rt.group} to be served` });
-      await sleep(250, ctx.signal);
-    }
+  try {
+    return await waitFor(
+      {
+        what: `${rt.plural}.${rt.group} to be served (to restore ${rt.kind} ${obj.metadata.name ?? ''})`,
+        timeoutMs: 30_000,
+        intervalMs: 250,
+        check: async () => {
+          try {
+            await ctx.kube.createIfAbsent(rt, obj);
+            return true;
+          } catch (err) {
+            if (!(err instanceof NoKindError)) throw err;
+            return notYet(`${rt.plural}.${rt.group} is not served`);
+          }
+        },
+      },
+      ctx,
+    );
+  } catch (err) {
+    if (!(err instanceof WaitTimeoutError)) throw err;
+    ctx.logger.warn(`cannot restore ${rt.kind} ${obj.metadata.name ?? ''}: ${err.message}`);
+    return false;
   }
 }
 
@@ -155,23 +165,24 @@ export async function waitForCrdsDeleted(
   ctx: JobContext,
   names: readonly string[],
   timeoutMs = 5 * 60_000,
+  intervalMs = 500,
 ): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const left: string[] = [];
-    for (const name of names) if (await crdExists(ctx.kube, name)) left.push(name);
-    if (left.length === 0) return;
-    if (Date.now() >= deadline) {
-      throw new KsUpgradeError(
-        `CRDs ${left.join(', ')} are still being deleted after ${Math.round(timeoutMs / 1000)}s`,
-        {
-          hint: `objects with finalizers block the deletion: list them with 'kubectl get ${left.join(',')} -A', remove their finalizers, then retry the step`,
-        },
-      );
-    }
-    ctx.heartbeat({ step: 'wait for the CRDs to be deleted', message: left.join(', ') });
-    await sleep(500, ctx.signal);
-  }
+  let left: string[] = [...names];
+  await waitFor(
+    {
+      what: `CRDs ${names.join(', ')} to be deleted`,
+      timeoutMs,
+      intervalMs,
+      check: async () => {
+        const still: string[] = [];
+        for (const name of left) if (await crdExists(ctx.kube, name)) still.push(name);
+        left = still;
+        return left.length === 0 ? true : notYet(`still being deleted: ${left.join(', ')}`);
+      },
+      hint: `objects with finalizers block the deletion: list them with 'kubectl get ${names.join(',')} -A', remove their finalizers, then retry the step`,
+    },
+    ctx,
+  );
 }
 
 /** The store key of a CRD backed up by `job`, as the original names it. */
@@ -187,8 +198,9 @@ export interface BackedUpKind {
 }
 
 /**
- * Backs up, once each, the CRD of every kind that exists and the list of its objects (as the
- * original's `<Kind>List`) — what {@link restoreKinds} needs after post-upgrade deleted them.
+ * Backs up, once each, the CRD of every kind and the list of its objects (as the original's
+ * `<Kind>List`, empty when there are none) — what {@link restoreKinds} and post-upgrade's
+ * re-creation need. A kind whose CRD does not exist gets absent records for both keys.
  * `sensitive` marks a list whose objects hold credentials.
  */
 export async function backupKinds(
@@ -197,11 +209,18 @@ export async function backupKinds(
   sensitive: (items: KubeObject[]) => boolean = () => false,
 ): Promise<void> {
   for (const k of kinds) {
-    const crd = await ctx.kube.tryGet(CustomResourceDefinitionResource, k.crd);
-    if (!crd) continue;
-    await backupOnce(ctx, crdBackupKey(ctx.job, k.crd), () => Promise.resolve(crd));
+    const absent = `CRD ${k.crd} not found`;
+    const crd = await backupOnce(
+      ctx,
+      crdBackupKey(ctx.job, k.crd),
+      () => ctx.kube.tryGet(CustomResourceDefinitionResource, k.crd),
+      { absent },
+    );
+    if (!crd) {
+      await recordAbsent(ctx, k.key, absent);
+      continue;
+    }
     const items = await ctx.kube.listIfServed(k.rt);
-    if (items.length === 0) continue;
     const list = asList(`${k.rt.group}/${k.rt.version}`, k.rt.kind, items);
     const saved = await backupOnce(ctx, k.key, () => Promise.resolve(list), { sensitive: sensitive(items) });
     ctx.logger.info(`${k.rt.kind}s backed up under ${k.key}: ${saved?.items?.length ?? 0}`);
@@ -214,19 +233,14 @@ export async function backupKinds(
  */
 export async function restoreKinds(ctx: JobContext, kinds: readonly BackedUpKind[]): Promise<void> {
   for (const k of kinds) {
-    const crd = await loadOptional<KubeObject>(ctx, crdBackupKey(ctx.job, k.crd));
+    const crd = await loadBackup<KubeObject>(ctx, crdBackupKey(ctx.job, k.crd));
     if (crd && (await ctx.kube.createIfAbsent(CustomResourceDefinitionResource, restorable(crd))).created) {
-      await waitForCrdEstablished(ctx.kube, k.crd, {
-        signal: ctx.signal,
-        onPoll: () => {
-          ctx.heartbeat();
-        },
-      });
+      await waitForCrdEstablished(ctx.kube, k.crd, { reporter: ctx });
       ctx.logger.info(`CRD ${k.crd} restored`);
     }
   }
   for (const k of kinds) {
-    const list = await loadOptional<{ items?: KubeObject[] }>(ctx, k.key);
+    const list = await loadBackup<{ items?: KubeObject[] }>(ctx, k.key);
     for (const item of list?.items ?? []) {
       if (!(await restoreObject(ctx, k.rt, restorable(item)))) break;
     }

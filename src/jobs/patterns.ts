@@ -1,15 +1,22 @@
 // The patterns the original's extension jobs share (reference §4.0), one helper each, so no job
-// repeats them: P1 the done marker with `rerun`, P2 backup-once, P3 placement from the
-// ClusterConfiguration, §3.4 cluster scheduling, and extension values filled only where absent.
+// repeats them: P1 the done marker with `rerun`, P2 backup-once and the load of a backup that
+// tells "nothing was there" from "never taken", P3 placement from the ClusterConfiguration, §3.4
+// cluster scheduling, and extension values filled only where absent.
 import * as yaml from 'js-yaml';
 import type { ClusterConfiguration } from '../api/v3/index.js';
 import type { ClusterScheduling, ExtensionRef } from '../config/types.js';
-import { KsUpgradeError } from '../errors.js';
+import { KsUpgradeError, ValidationError } from '../errors.js';
 import { clusterConfigurationOf, isHostClusterObject, listClusters } from '../kubesphere/clusters.js';
 import { getClusterConfiguration, isHostCluster } from '../kubesphere/index.js';
-import { BackupKeyNotFound } from '../store/index.js';
+import {
+  ABSENT_CONTENT_TYPE,
+  BackupKeyNotFound,
+  BackupRecordedAbsent,
+  GO_IMPORT_KEY,
+  type GoImportRecord,
+} from '../store/index.js';
 import { getPath, isRecord } from '../util/object.js';
-import type { JobContext } from './types.js';
+import type { JobContext, Phase } from './types.js';
 
 /** `dynamicOptions.rerun` as the original reads it: bool `true` or the string `"true"`. */
 export function rerunRequested(options: Record<string, unknown>): boolean {
@@ -59,24 +66,192 @@ export class DoneMarker {
 }
 
 /**
+ * How to import a store the Go ks-upgrade wrote, so our phases can use its backups (named in the
+ * error for a missing backup: the Go tool may have run pre-upgrade).
+ */
+export const GO_STORE_IMPORT_COMMAND = 'ks-upgrade backups import --from-go <local path | S3 settings>';
+
+export interface BackupOnceOptions {
+  /** Encrypt (and refuse without a key) even if the value does not look secret. */
+  sensitive?: boolean;
+  /**
+   * Why there is nothing to back up when `read` returns undefined, for the absent record. `false`:
+   * absence is the caller's error, not a state to keep — nothing is recorded, so a retry after the
+   * fix reads the cluster again.
+   */
+  absent?: string | false;
+}
+
+/**
  * P2: backup-once. The stored copy wins (it is the pre-change state); otherwise `read` the cluster
- * and store what it returns. `undefined` from `read` (object or kind absent) stores nothing.
- * Unlike the original, callers do their action whether or not the backup was just taken.
+ * and store what it returns. When `read` returns undefined (object or kind absent), an absent
+ * record (docs/backups.md) is stored instead, so a later restore knows there was nothing to back
+ * up rather than finding the backup missing; an existing absent record also wins. Unlike the
+ * original, callers do their action whether or not the backup was just taken.
  */
 export async function backupOnce<T>(
   ctx: JobContext,
   key: string,
   read: () => Promise<T | undefined>,
-  options: { sensitive?: boolean } = {},
+  options: BackupOnceOptions = {},
 ): Promise<T | undefined> {
   try {
     return await ctx.store.load<T>(key);
   } catch (err) {
+    if (err instanceof BackupRecordedAbsent) return undefined;
     if (!(err instanceof BackupKeyNotFound)) throw err;
   }
   const value = await read();
-  if (value === undefined) return undefined;
-  return (await ctx.store.saveOnce(key, value, options)).value;
+  if (value === undefined) {
+    if (options.absent !== false)
+      await recordAbsent(ctx, key, options.absent ?? `nothing found to back up under '${key}'`);
+    return undefined;
+  }
+  try {
+    return (await ctx.store.saveOnce(key, value, options.sensitive ? { sensitive: true } : {})).value;
+  } catch (err) {
+    // Another run recorded the object absent in between: its earlier record wins.
+    if (err instanceof BackupRecordedAbsent) return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Records that the backup under `key` found nothing (with why), unless something is stored there
+ * already. For backups not taken through {@link backupOnce}.
+ */
+export async function recordAbsent(ctx: JobContext, key: string, reason: string): Promise<void> {
+  if (await ctx.store.saveAbsentOnce(key, { reason, recordedBy: `${ctx.job} ${ctx.phase}` })) {
+    ctx.logger.info(`nothing to back up under '${key}' (${reason}): recorded as absent`);
+  }
+}
+
+/** What the store holds under a backup key: the backup, an absent record, or nothing. */
+export async function backupStatus(ctx: JobContext, key: string): Promise<'taken' | 'absent' | 'missing'> {
+  try {
+    return (await ctx.store.stat(key)).contentType === ABSENT_CONTENT_TYPE ? 'absent' : 'taken';
+  } catch (err) {
+    if (err instanceof BackupKeyNotFound) return 'missing';
+    throw err;
+  }
+}
+
+/**
+ * A backup a phase needs is not in the store, and no absent record says there was nothing to back
+ * up: the phase that takes it did not run against this store. Retrying cannot help (non-retryable).
+ */
+export class MissingBackupError extends ValidationError {}
+
+export interface LoadBackupOptions {
+  /** The phase that takes this backup, for the error (default pre-upgrade). */
+  takenIn?: Phase;
+}
+
+/**
+ * Checks, without reading them, that every key holds a backup or an absent record: for phases that
+ * read large backups (charts) only late, so a missing one still fails before anything changes.
+ */
+export async function requireBackups(
+  ctx: JobContext,
+  keys: readonly string[],
+  options: LoadBackupOptions = {},
+): Promise<void> {
+  if (ctx.phase === 'rollback') return;
+  for (const key of keys) {
+    if ((await backupStatus(ctx, key)) === 'missing' && !(await missingFromGoImport(ctx, key)))
+      throw missingBackup(ctx, key, options);
+  }
+}
+
+/**
+ * True (and a warning saying so) when the cluster's backups were imported from the Go tool's
+ * store: the Go tool writes nothing where there was nothing to back up, so a key missing there is
+ * taken as "nothing to back up" — the import cannot tell it from "never taken".
+ */
+async function missingFromGoImport(ctx: JobContext, key: string): Promise<boolean> {
+  let record: GoImportRecord;
+  try {
+    record = await ctx.store.shared().load<GoImportRecord>(GO_IMPORT_KEY);
+  } catch (err) {
+    if (err instanceof BackupKeyNotFound) return false;
+    throw err;
+  }
+  ctx.logger.warn(
+    `backup '${key}' is not in this store, whose backups of cluster ${ctx.cluster.name} were imported from the Go ks-upgrade's store ` +
+      `(${record.source}, ${record.importedAt}); the Go tool writes nothing where there was nothing to back up, so nothing is restored from it`,
+  );
+  return true;
+}
+
+function missingBackup(
+  ctx: JobContext,
+  key: string,
+  options: LoadBackupOptions,
+  cause?: unknown,
+): MissingBackupError {
+  const takenIn = options.takenIn ?? 'pre-upgrade';
+  return new MissingBackupError(
+    `backup '${key}' of job ${ctx.job} is missing in ${ctx.store.location}: ${ctx.job} ${ctx.phase} needs it, ` +
+      `and no record says there was nothing to back up`,
+    {
+      ...(cause === undefined ? {} : { cause }),
+      hint:
+        `the ${ctx.job} ${takenIn} takes this backup: run it again on cluster ${ctx.cluster.name} with this store, ` +
+        `or, if the Go ks-upgrade ran it, import the Go tool's store first (${GO_STORE_IMPORT_COMMAND}); then retry this step`,
+    },
+  );
+}
+
+/**
+ * Loads a backup for a restore, telling apart the three cases the store can hold:
+ * - the backup → its value;
+ * - an absent record (there was nothing to back up) → undefined, and an info line saying so;
+ * - nothing at all → a {@link MissingBackupError} naming the key, the job and the fix — except in
+ *   rollback, which runs after failures by design: a backup never taken means the change it
+ *   protects was never made either, so there is nothing to restore (logged, not an error).
+ */
+export async function loadBackup<T>(
+  ctx: JobContext,
+  key: string,
+  options: LoadBackupOptions = {},
+): Promise<T | undefined> {
+  return loadBackupWith(ctx, key, options, () => ctx.store.load<T>(key));
+}
+
+/** {@link loadBackup} for bytes (`saveRaw` backups: charts, flags). */
+export async function loadBackupRaw(
+  ctx: JobContext,
+  key: string,
+  options: LoadBackupOptions = {},
+): Promise<Uint8Array | undefined> {
+  return loadBackupWith(ctx, key, options, () => ctx.store.loadRaw(key));
+}
+
+async function loadBackupWith<T>(
+  ctx: JobContext,
+  key: string,
+  options: LoadBackupOptions,
+  load: () => Promise<T>,
+): Promise<T | undefined> {
+  try {
+    return await load();
+  } catch (err) {
+    if (err instanceof BackupRecordedAbsent) {
+      ctx.logger.info(
+        `nothing to restore from '${key}': ${err.record.reason} (recorded by ${err.record.recordedBy})`,
+      );
+      return undefined;
+    }
+    if (!(err instanceof BackupKeyNotFound)) throw err;
+    if (ctx.phase === 'rollback') {
+      ctx.logger.info(
+        `nothing to restore from '${key}': no backup was taken (the ${ctx.job} step that takes it did not run against this store)`,
+      );
+      return undefined;
+    }
+    if (await missingFromGoImport(ctx, key)) return undefined;
+    throw missingBackup(ctx, key, options, err);
+  }
 }
 
 /** A boolean flag of a cc; missing → false (the original's PluginEnabled, tolerant of odd types). */

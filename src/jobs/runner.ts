@@ -1,7 +1,14 @@
 import type { JobConfig, UpgradeConfig } from '../config/types.js';
 import { KsUpgradeError, describeError } from '../errors.js';
 import { defaultRegistry, type JobRegistry } from './registry.js';
-import { implementsPhase, type JobContext, type Logger, type Phase, type UpgradeJob } from './types.js';
+import {
+  implementsPhase,
+  type JobContext,
+  type JobProgress,
+  type Logger,
+  type Phase,
+  type UpgradeJob,
+} from './types.js';
 
 /**
  * Execution order within a phase: priority descending, ties by name ascending in byte order —
@@ -105,11 +112,57 @@ export function phaseChecksEnabled(phase: Phase): boolean {
   return phase === 'prepare-upgrade' || phase === 'pre-upgrade' || phase === 'post-upgrade';
 }
 
+export interface RunJobPhaseOptions {
+  /**
+   * While the phase runs, heartbeat this often on the job's behalf, repeating the latest progress
+   * it reported (none until it reports any). The activity passes a third of its heartbeat timeout:
+   * a job busy with one long call (a big list, a slow API server) must not look dead to Temporal,
+   * which would start a second attempt beside the first. Unset: only the job's own heartbeats.
+   */
+  keepAliveMs?: number;
+}
+
+/**
+ * Keeps the phase's heartbeats going without the job's help: `ctx` with a heartbeat that records
+ * the latest progress, and a timer that repeats it every `intervalMs` until `stop`.
+ */
+function keepAlive(ctx: JobContext, intervalMs: number): { ctx: JobContext; stop(): void } {
+  let latest: JobProgress | undefined;
+  const timer = setInterval(() => {
+    ctx.heartbeat(latest);
+  }, intervalMs);
+  return {
+    ctx: {
+      ...ctx,
+      heartbeat: (progress?: JobProgress) => {
+        if (progress !== undefined) latest = progress;
+        ctx.heartbeat(progress);
+      },
+    },
+    stop: () => {
+      clearInterval(timer);
+    },
+  };
+}
+
 /**
  * Runs one job's phase: the enabled check where the original makes it, then the phase method.
  * Shared by {@link runPhase} and the `runJobPhase` activity, so both behave the same.
  */
-export async function runJobPhase(job: UpgradeJob, ctx: JobContext): Promise<JobPhaseResult> {
+export async function runJobPhase(
+  job: UpgradeJob,
+  jobCtx: JobContext,
+  options: RunJobPhaseOptions = {},
+): Promise<JobPhaseResult> {
+  const alive = options.keepAliveMs ? keepAlive(jobCtx, options.keepAliveMs) : undefined;
+  try {
+    return await runJobPhaseWith(job, alive?.ctx ?? jobCtx);
+  } finally {
+    alive?.stop();
+  }
+}
+
+async function runJobPhaseWith(job: UpgradeJob, ctx: JobContext): Promise<JobPhaseResult> {
   const started = Date.now();
   const done = (outcome: JobOutcome, reason?: string): JobPhaseResult => ({
     name: ctx.job,

@@ -1,6 +1,6 @@
 import { CustomResourceDefinitionResource, type CustomResourceDefinition } from '../api/core.js';
 import { KsUpgradeError } from '../errors.js';
-import { sleep } from '../util/concurrency.js';
+import { WaitTimeoutError, notYet, waitFor, type WaitReporter } from '../util/wait.js';
 import type { ResourceClient } from './client.js';
 import { defineResource, type KubeObject, type ResourceType } from './types.js';
 
@@ -71,13 +71,12 @@ export function resourceTypeOf<T extends KubeObject = KubeObject>(
 export interface WaitOptions {
   timeoutMs?: number;
   intervalMs?: number;
-  signal?: AbortSignal;
-  /** Called on every poll (activities heartbeat here). */
-  onPoll?: () => void;
+  /** Where the wait logs and heartbeats, and its cancellation (a job passes its context). */
+  reporter?: WaitReporter;
 }
 
 /** The CRD did not become Established in time. */
-export class CrdNotEstablishedError extends KsUpgradeError {}
+export class CrdNotEstablishedError extends WaitTimeoutError {}
 
 /**
  * Waits until the CRD exists and is Established (its resource types are served). Bounded: fails
@@ -88,23 +87,24 @@ export async function waitForCrdEstablished(
   name: string,
   options: WaitOptions = {},
 ): Promise<CustomResourceDefinition> {
-  const deadline = Date.now() + (options.timeoutMs ?? 60_000);
-  for (;;) {
-    const crd = await getCrd(client, name);
-    if (crd && isEstablished(crd)) return crd;
-    if (Date.now() >= deadline) {
-      throw new CrdNotEstablishedError(
-        `CRD ${name} is ${crd ? 'not Established' : 'not installed'} after waiting`,
-        {
-          hint: crd
-            ? `check 'kubectl describe crd ${name}' for its conditions`
-            : `apply the CRD ${name} (the KubeSphere v4 CRDs must be applied before this step)`,
-        },
-      );
-    }
-    options.onPoll?.();
-    await sleep(options.intervalMs ?? 200, options.signal);
-  }
+  return waitFor(
+    {
+      what: `CRD ${name} to be Established`,
+      timeoutMs: options.timeoutMs ?? 60_000,
+      intervalMs: options.intervalMs ?? 200,
+      maxIntervalMs: 2000,
+      check: async () => {
+        const crd = await getCrd(client, name);
+        if (crd && isEstablished(crd)) return crd;
+        return notYet(crd ? 'installed, not Established yet' : 'not installed');
+      },
+      hint:
+        `if it is not installed, apply CRD ${name} (the KubeSphere v4 CRDs must be applied before this step); ` +
+        `otherwise check 'kubectl describe crd ${name}' for its conditions`,
+      timeoutError: CrdNotEstablishedError,
+    },
+    options.reporter,
+  );
 }
 
 /** A storedVersions list that would leave the CRD inconsistent. */

@@ -16,6 +16,32 @@ export class BackupKeyNotFound extends StorageKeyNotFound {
   }
 }
 
+/** What an absent record says (docs/backups.md, "Absent records"). */
+export interface AbsentRecord {
+  absent: true;
+  /** Why there was nothing to back up, e.g. `CRD ippools.network.kubesphere.io not found`. */
+  reason: string;
+  /** Who recorded it: `<job> <phase>`, or the importer of a Go tool store. */
+  recordedBy: string;
+}
+
+/**
+ * The key records that its backup was taken and there was nothing to back up. A subclass of
+ * {@link BackupKeyNotFound}, so code that treats "not stored" as "nothing to restore" keeps
+ * working; code that must tell "recorded absent" from "never taken" checks for this class.
+ */
+export class BackupRecordedAbsent extends BackupKeyNotFound {
+  constructor(
+    key: string,
+    storageKey: string,
+    location: string,
+    readonly record: AbsentRecord,
+  ) {
+    super(key, storageKey, location);
+    this.message = `backup '${key}' records that there was nothing to back up (${record.reason}; recorded by ${record.recordedBy})`;
+  }
+}
+
 /**
  * A stored object failed verification: no or wrong header, header for another key, truncated,
  * size or sha256 mismatch, or an AES-GCM authentication failure. The object is never parsed.

@@ -7,9 +7,12 @@ export {
   ResourceStore,
   SHARED_KEYS,
   SHARED_SCOPE,
+  GO_IMPORT_KEY,
   JSON_CONTENT_TYPE,
   BINARY_CONTENT_TYPE,
+  ABSENT_CONTENT_TYPE,
   type SharedKey,
+  type GoImportRecord,
   type SaveOptions,
   type SaveRawOptions,
   type SaveOnceResult,
@@ -17,7 +20,14 @@ export {
   type BackupEntry,
   type VerifyResult,
 } from './resource-store.js';
-export { BackupKeyNotFound, IntegrityError, EncryptionKeyError, PlaintextSecretError } from './errors.js';
+export {
+  BackupKeyNotFound,
+  BackupRecordedAbsent,
+  IntegrityError,
+  EncryptionKeyError,
+  PlaintextSecretError,
+  type AbsentRecord,
+} from './errors.js';
 export { EncryptionKey, loadEncryptionKey, parseKeyFile, ENCRYPTION_ALGORITHM } from './encryption.js';
 export {
   FORMAT_MAGIC,

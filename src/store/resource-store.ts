@@ -8,7 +8,12 @@ import {
   type Storage,
 } from '../storage/storage.js';
 import type { EncryptionKey } from './encryption.js';
-import { BackupKeyNotFound, PlaintextSecretError } from './errors.js';
+import {
+  BackupKeyNotFound,
+  BackupRecordedAbsent,
+  PlaintextSecretError,
+  type AbsentRecord,
+} from './errors.js';
 import { encodeObject, openPayload, parseObject, type BackupHeader } from './format.js';
 import { sensitiveBytesReason, sensitiveReason } from './sensitive.js';
 
@@ -19,7 +24,23 @@ import { sensitiveBytesReason, sensitiveReason } from './sensitive.js';
 export const SHARED_KEYS = [
   /** The v3 kubesphere.yaml (raw YAML), written by `core` in pre-upgrade, read by `gateway`. */
   'kubesphere-config',
+  /**
+   * Written by `backups import --from-go`: this cluster's backups came from the Go tool's store,
+   * which writes nothing where there was nothing to back up (a {@link GoImportRecord}).
+   */
+  'go-store-import',
 ] as const;
+
+/** The shared key `backups import --from-go` writes: {@link GoImportRecord}. */
+export const GO_IMPORT_KEY = 'go-store-import';
+
+/** What `backups import --from-go` records under the shared key {@link GO_IMPORT_KEY}. */
+export interface GoImportRecord {
+  /** Where the Go store was read (a path, or `s3://bucket/prefix`). */
+  source: string;
+  /** When the import ran (ISO 8601). */
+  importedAt: string;
+}
 
 export type SharedKey = (typeof SHARED_KEYS)[number];
 
@@ -28,6 +49,11 @@ export const SHARED_SCOPE = '_shared';
 
 export const JSON_CONTENT_TYPE = 'application/json';
 export const BINARY_CONTENT_TYPE = 'application/octet-stream';
+/**
+ * The content type of an "absent record": the key's backup was taken and there was nothing to
+ * back up (docs/backups.md). Its payload is an {@link AbsentRecord}.
+ */
+export const ABSENT_CONTENT_TYPE = 'application/vnd.ks-upgrade.absent+json';
 
 const JOB_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const CLUSTER_NAME = /^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/;
@@ -178,7 +204,9 @@ export class ResourceStore {
   /**
    * Writes `obj` only if nothing is stored under `key`; otherwise returns the stored (verified)
    * value. A retried step therefore never replaces the pre-change backup with post-change state.
-   * `value` is the JSON round trip of what is stored, so both outcomes look the same.
+   * `value` is the JSON round trip of what is stored, so both outcomes look the same. A key that
+   * records the object as absent ({@link saveAbsentOnce}) keeps that record: this throws
+   * {@link BackupRecordedAbsent}, as {@link load} does.
    */
   async saveOnce<T>(key: string, obj: T, opts: SaveOptions = {}): Promise<SaveOnceResult<T>> {
     const full = this.fullKey(key);
@@ -191,11 +219,25 @@ export class ResourceStore {
   }
 
   /**
+   * Records, once, that the backup under `key` was taken and found nothing to back up (the object
+   * or its kind did not exist). False when something is stored under `key` already (a backup or
+   * an earlier record): the first record of the pre-change state wins, as with {@link saveOnce}.
+   * Loading the key then throws {@link BackupRecordedAbsent} carrying `record`.
+   */
+  async saveAbsentOnce(key: string, record: Omit<AbsentRecord, 'absent'>): Promise<boolean> {
+    const full = this.fullKey(key);
+    const payload: AbsentRecord = { absent: true, reason: record.reason, recordedBy: record.recordedBy };
+    const bytes = this.encode(full, key, jsonBytes(payload, key), ABSENT_CONTENT_TYPE, undefined);
+    return this.#storage.putIfAbsent(full, bytes);
+  }
+
+  /**
    * Reads and verifies the object, and parses it: JSON, or YAML for a `…yaml` content type.
-   * Throws {@link BackupKeyNotFound}, {@link IntegrityError} or {@link EncryptionKeyError}.
+   * Throws {@link BackupKeyNotFound} (or its subclass {@link BackupRecordedAbsent} for a key that
+   * records "nothing to back up"), {@link IntegrityError} or {@link EncryptionKeyError}.
    */
   async load<T = unknown>(key: string): Promise<T> {
-    const { info, payload } = await this.loadEntry(key);
+    const { info, payload } = await this.loadPresent(key);
     const text = Buffer.from(payload).toString('utf8');
     if (info.contentType === JSON_CONTENT_TYPE || info.contentType.endsWith('+json')) {
       try {
@@ -253,12 +295,15 @@ export class ResourceStore {
     return { value: await this.loadRaw(key), created: false };
   }
 
-  /** The verified (and decrypted) bytes. */
+  /** The verified (and decrypted) bytes; errors as {@link load}. */
   async loadRaw(key: string): Promise<Uint8Array> {
-    return (await this.loadEntry(key)).payload;
+    return (await this.loadPresent(key)).payload;
   }
 
-  /** The verified, decrypted payload together with its header facts. */
+  /**
+   * The verified, decrypted payload together with its header facts — any object, absent records
+   * included (their content type is {@link ABSENT_CONTENT_TYPE}).
+   */
   async loadEntry(key: string): Promise<BackupEntry> {
     const full = this.fullKey(key);
     const parsed = parseObject(await this.read(key, full), full, this.#storage.location);
@@ -331,6 +376,18 @@ export class ResourceStore {
     return this.#base + key;
   }
 
+  /** {@link loadEntry}, with an absent record turned into {@link BackupRecordedAbsent}. */
+  private async loadPresent(key: string): Promise<BackupEntry> {
+    const entry = await this.loadEntry(key);
+    if (entry.info.contentType !== ABSENT_CONTENT_TYPE) return entry;
+    throw new BackupRecordedAbsent(
+      key,
+      this.fullKey(key),
+      this.#storage.location,
+      parseAbsentRecord(entry.payload, key, this.location),
+    );
+  }
+
   private async read(key: string, full: string): Promise<Uint8Array> {
     try {
       return await this.#storage.get(full);
@@ -389,6 +446,25 @@ export class ResourceStore {
       writer: header.writer,
     };
   }
+}
+
+function parseAbsentRecord(payload: Uint8Array, key: string, location: string): AbsentRecord {
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.from(payload).toString('utf8'));
+  } catch {
+    value = undefined;
+  }
+  const r = value as Partial<AbsentRecord> | undefined;
+  if (r?.absent !== true || typeof r.reason !== 'string' || typeof r.recordedBy !== 'string') {
+    throw new KsUpgradeError(
+      `backup object '${key}' in ${location} is marked absent but is not an absent record`,
+      {
+        hint: 'an absent record is {"absent": true, "reason": …, "recordedBy": …} (docs/backups.md); delete the object and take the backup again',
+      },
+    );
+  }
+  return { absent: true, reason: r.reason, recordedBy: r.recordedBy };
 }
 
 function toBytes(data: Uint8Array | string): Uint8Array {

@@ -3,12 +3,12 @@
 import { DeploymentResource } from '../api/core.js';
 import { RepositoryResource } from '../api/v4/index.js';
 import type { ValidatorConfig } from '../config/types.js';
-import { KsUpgradeError } from '../errors.js';
+import { CONFIG_DEFAULTS } from '../config/defaults.js';
 import { lastDeployedRelease } from '../helm/release.js';
 import { manifestObjects } from '../helm/uninstall.js';
 import type { ResourceClient } from '../kube/client.js';
 import { KUBESPHERE_NAMESPACE } from '../kubesphere/index.js';
-import { sleep } from '../util/concurrency.js';
+import { WaitTimeoutError, formatDuration, notYet, waitFor, type WaitReporter } from '../util/wait.js';
 
 export interface CheckResult {
   ok: boolean;
@@ -32,39 +32,42 @@ export async function checkKsVersion(client: ResourceClient): Promise<CheckResul
 }
 
 /** The extensions-museum Repository did not sync in time. */
-export class MuseumNotSyncedError extends KsUpgradeError {}
+export class MuseumNotSyncedError extends WaitTimeoutError {}
 
 /**
  * `extensionsMuseum`: waits until the Repository has synced (within `syncInterval` when set),
- * bounded by `watchTimeout` — polled, so a dropped watch cannot stall it.
+ * bounded by `watchTimeout` (the config default when unset) — polled, so a dropped watch cannot
+ * stall it.
  */
 export async function waitForMuseumSync(
   client: ResourceClient,
   cfg: ValidatorConfig['extensionsMuseum'],
-  options: { heartbeat?: () => void; signal?: AbortSignal; intervalMs?: number } = {},
+  options: { intervalMs?: number; reporter?: WaitReporter } = {},
 ): Promise<CheckResult> {
-  const deadline = Date.now() + (cfg.watchTimeout > 0 ? cfg.watchTimeout : Number.POSITIVE_INFINITY);
-  for (;;) {
-    const repo = await client.tryGet(RepositoryResource, cfg.name);
-    const last = repo?.status?.lastSyncTime;
-    if (last) {
-      const age = Date.now() - Date.parse(last);
-      if (cfg.syncInterval === 0 || age <= cfg.syncInterval)
-        return { ok: true, reason: `Repository ${cfg.name} synced at ${last}` };
-    }
-    if (Date.now() >= deadline) {
-      throw new MuseumNotSyncedError(
-        `watch timeout after ${cfg.watchTimeout / 1000}s waiting for repository sync`,
-        {
-          hint: repo
-            ? `check the extensions-museum pods and 'kubectl get repository ${cfg.name} -o yaml'`
-            : `Repository ${cfg.name} does not exist: is KubeSphere v4 core installed on this (host) cluster?`,
-        },
-      );
-    }
-    options.heartbeat?.();
-    await sleep(options.intervalMs ?? 2000, options.signal);
-  }
+  const within = cfg.syncInterval > 0 ? ` within the last ${formatDuration(cfg.syncInterval)}` : '';
+  return waitFor(
+    {
+      what: `extensions museum Repository ${cfg.name} to sync${within}`,
+      timeoutMs: cfg.watchTimeout > 0 ? cfg.watchTimeout : CONFIG_DEFAULTS.museumWatchTimeoutMs,
+      intervalMs: options.intervalMs ?? 2000,
+      check: async () => {
+        const repo = await client.tryGet(RepositoryResource, cfg.name);
+        const last = repo?.status?.lastSyncTime;
+        if (last) {
+          const age = Date.now() - Date.parse(last);
+          if (cfg.syncInterval === 0 || age <= cfg.syncInterval)
+            return { ok: true, reason: `Repository ${cfg.name} synced at ${last}` };
+          return notYet(`last synced at ${last}`);
+        }
+        return notYet(repo ? 'not synced yet' : `Repository ${cfg.name} does not exist`);
+      },
+      hint:
+        `if Repository ${cfg.name} does not exist, is KubeSphere v4 core installed on this (host) cluster? ` +
+        `Otherwise check the extensions-museum pods and 'kubectl get repository ${cfg.name} -o yaml'`,
+      timeoutError: MuseumNotSyncedError,
+    },
+    options.reporter,
+  );
 }
 
 /**
@@ -97,4 +100,28 @@ export async function detectCoreUpgrade(client: ResourceClient): Promise<CheckRe
     return { ok: false, reason: `ks-core ${appVersion} deployed; ${name} not rolled out yet` };
   }
   return { ok: true, reason: `ks-core ${appVersion} deployed and ${name} ready` };
+}
+
+/** The detect gate's bound passed without KubeSphere v4 core running. */
+export class CoreUpgradeTimeoutError extends WaitTimeoutError {}
+
+/** The detect gate: polls {@link detectCoreUpgrade} until v4 core runs, bounded by `timeoutMs`. */
+export async function waitForCoreUpgrade(
+  client: ResourceClient,
+  options: { timeoutMs: number; intervalMs?: number; reporter?: WaitReporter },
+): Promise<CheckResult> {
+  return waitFor(
+    {
+      what: 'KubeSphere v4 core (a deployed v4 ks-core release and a rolled-out ks-apiserver)',
+      timeoutMs: options.timeoutMs,
+      intervalMs: options.intervalMs ?? 5000,
+      check: async () => {
+        const res = await detectCoreUpgrade(client);
+        return res.ok ? res : notYet(res.reason);
+      },
+      hint: 'run the helm upgrade of ks-core (see the upgrade guide), then retry this step',
+      timeoutError: CoreUpgradeTimeoutError,
+    },
+    options.reporter,
+  );
 }

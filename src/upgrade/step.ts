@@ -14,6 +14,11 @@ export interface StepEnvironment {
   registry?: JobRegistry;
   logger: Logger;
   heartbeat?: (progress?: JobProgress) => void;
+  /**
+   * The activity's heartbeat timeout: the phase then heartbeats on its own at a third of it (with
+   * the job's latest progress), whether or not the job does.
+   */
+  heartbeatTimeoutMs?: number;
   signal?: AbortSignal;
 }
 
@@ -62,6 +67,10 @@ export async function executeJobPhase(
     ...(env.heartbeat ? { heartbeat: env.heartbeat } : {}),
     ...(env.signal ? { signal: env.signal } : {}),
   });
-  const result = await runJobPhase(job, ctx);
+  const keepAliveMs =
+    env.heartbeat && env.heartbeatTimeoutMs
+      ? Math.max(100, Math.floor(env.heartbeatTimeoutMs / 3))
+      : undefined;
+  const result = await runJobPhase(job, ctx, keepAliveMs === undefined ? {} : { keepAliveMs });
   return { ...result, configSha256: loaded.sha256 };
 }

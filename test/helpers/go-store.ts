@@ -10,7 +10,7 @@ import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import * as yaml from 'js-yaml';
-import type { ResourceStore } from '../../src/store/index.js';
+import { ABSENT_CONTENT_TYPE, type ResourceStore } from '../../src/store/index.js';
 import { devS3Client } from './s3.js';
 
 type Json = Record<string, unknown>;
@@ -394,6 +394,8 @@ export async function goStoreFromOurs(ours: ResourceStore, cluster: string): Pro
     const spec = specFor(job, key);
     if (!spec || (scope === '_shared') !== (spec.shared === true)) continue;
     const scoped = scope === '_shared' ? ours.scope(cluster, 'core').shared() : ours.scope(cluster, job);
+    // An absent record: where the Go tool found nothing, it wrote nothing.
+    if ((await scoped.stat(key)).contentType === ABSENT_CONTENT_TYPE) continue;
     store.set(key, goBytes(spec.form, await scoped.loadRaw(key)));
   }
   if (!store.has('notificationConfigResource')) {

@@ -8,6 +8,7 @@ import {
   instantiateJobs,
   runPhase,
   type JobFactory,
+  type JobProgress,
   type Phase,
 } from '../../src/jobs/index.js';
 import type { ResourceClient } from '../../src/kube/client.js';
@@ -33,6 +34,9 @@ export interface SingleJobRun {
   store: ResourceStore;
   /** The cluster name the context carries. Default `host`. */
   cluster?: string;
+  /** Where the job logs (default: a fresh memory logger). */
+  logger?: ReturnType<typeof createMemoryLogger>;
+  heartbeat?: (progress?: JobProgress) => void;
 }
 
 /** Runs `phase` of one job; its outcomes and the log lines (`level: message`) it wrote. */
@@ -42,7 +46,7 @@ export async function runSingleJob(
 ): Promise<{ outcomes: string[]; logs: string[] }> {
   const registry = new JobRegistry();
   registry.register(run.factory);
-  const logger = createMemoryLogger();
+  const logger = run.logger ?? createMemoryLogger();
   const results = await runPhase(
     phase,
     instantiateJobs(configWithJobs({ [run.factory.name]: run.config }), registry),
@@ -55,6 +59,7 @@ export async function runSingleJob(
         store: run.store,
         config: j.config,
         logger,
+        ...(run.heartbeat ? { heartbeat: run.heartbeat } : {}),
       }),
   );
   return {

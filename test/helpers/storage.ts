@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { S3StorageConfig, StorageConfig } from '../../src/config/types.js';
 import { S3Storage } from '../../src/storage/s3.js';
-import { createResourceStore, type ResourceStore } from '../../src/store/index.js';
+import { ABSENT_CONTENT_TYPE, createResourceStore, type ResourceStore } from '../../src/store/index.js';
 import { devEnv, repoRoot, uniqueName } from './env.js';
 
 export const MIB = 1024 * 1024;
@@ -115,4 +115,29 @@ export async function encryptedTempStore(
     encryption: { keyFile },
   });
   return { store, dir, keyFile };
+}
+
+/** The keys of a (scoped) store that hold a backup, sorted: absent records left out. */
+export async function backedUpKeys(store: ResourceStore): Promise<string[]> {
+  const keys: string[] = [];
+  for (const key of await store.list())
+    if ((await store.stat(key)).contentType !== ABSENT_CONTENT_TYPE) keys.push(key);
+  return keys.sort();
+}
+
+/**
+ * Runs `fn` while `key` is missing from `store` (as if the step that takes that backup never ran
+ * against it), then puts the object back as it was.
+ */
+export async function withoutBackup<T>(store: ResourceStore, key: string, fn: () => Promise<T>): Promise<T> {
+  const kept = await store.loadEntry(key);
+  await store.delete(key);
+  try {
+    return await fn();
+  } finally {
+    await store.saveRaw(key, kept.payload, {
+      contentType: kept.info.contentType,
+      sensitive: kept.info.sensitive,
+    });
+  }
 }

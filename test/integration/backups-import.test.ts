@@ -9,7 +9,12 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as yaml from 'js-yaml';
 import { GO_KEY_RULES, type ImportItem, type ImportReport } from '../../src/gostore/index.js';
-import { createResourceStore, type ResourceStore } from '../../src/store/index.js';
+import {
+  GO_IMPORT_KEY,
+  createResourceStore,
+  type GoImportRecord,
+  type ResourceStore,
+} from '../../src/store/index.js';
 import { devEnv, repoRoot, uniqueName } from '../helpers/env.js';
 import {
   GO_KEYS,
@@ -62,6 +67,8 @@ function expectedJob(key: string): string | undefined {
 async function payloads(store: ResourceStore, cluster: string): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   for (const key of await store.list(`${cluster}/`)) {
+    // Names its source and time: compared on its own.
+    if (key === `${cluster}/_shared/${GO_IMPORT_KEY}`) continue;
     const [, scope = '', ...rest] = key.split('/');
     const scoped = scope === '_shared' ? store.scope(cluster, 'core').shared() : store.scope(cluster, scope);
     out.set(key, Buffer.from(await scoped.loadRaw(rest.join('/'))).toString('base64'));
@@ -158,6 +165,10 @@ describe('ks-upgrade backups import --from-go', () => {
     );
     assert.ok(!(await store.exists('host/whizard-notification/notification-adapter')));
     assert.ok(!(await store.exists('host/core/factory.kubeconfig')));
+    // The cluster is marked as imported from the Go tool (which writes nothing for an absent object).
+    const marker = await core.shared().load<GoImportRecord>(GO_IMPORT_KEY);
+    assert.equal(marker.source, `local:${goDir}`);
+    assert.ok(!Number.isNaN(Date.parse(marker.importedAt)), marker.importedAt);
 
     // A second run imports nothing and changes nothing.
     const keys = await store.list();

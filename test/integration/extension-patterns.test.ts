@@ -18,13 +18,30 @@ import type { UpgradeConfig } from '../../src/config/types.js';
 import { applyExtensionCrds, chartCrds, syncExtensionChart } from '../../src/extensions/charts.js';
 import { readChartFromConfigMap, writeChartConfigMap } from '../../src/extensions/index.js';
 import { encodeRelease, releaseSecretName } from '../../src/helm/release.js';
-import { uninstallRelease } from '../../src/helm/uninstall.js';
+import { UninstallTimeoutError, uninstallRelease } from '../../src/helm/uninstall.js';
+import type { JobContextParams } from '../../src/jobs/context.js';
 import { createJobContext, createMemoryLogger, type JobContext } from '../../src/jobs/index.js';
-import { DoneMarker, backupOnce, placementFromClusters, setIfAbsent } from '../../src/jobs/patterns.js';
+import {
+  DoneMarker,
+  GO_STORE_IMPORT_COMMAND,
+  MissingBackupError,
+  backupOnce,
+  backupStatus,
+  loadBackup,
+  placementFromClusters,
+  requireBackups,
+  setIfAbsent,
+} from '../../src/jobs/patterns.js';
 import { closeClusterClients } from '../../src/kubesphere/clusters.js';
 import { defineResource } from '../../src/kube/types.js';
-import { createResourceStore, type ResourceStore } from '../../src/store/index.js';
+import {
+  BackupKeyNotFound,
+  BackupRecordedAbsent,
+  createResourceStore,
+  type ResourceStore,
+} from '../../src/store/index.js';
 import { readTar } from '../../src/util/tar.js';
+import { WaitTimeoutError } from '../../src/util/wait.js';
 import { crdYaml, makeChart } from '../helpers/charts.js';
 import { startEphemeralCluster, type EphemeralCluster } from '../helpers/cluster.js';
 
@@ -33,16 +50,17 @@ describe('extension job building blocks', () => {
   let member: EphemeralCluster;
   let store: ResourceStore;
 
+  const contextParams = (options: Record<string, unknown> = {}): JobContextParams => ({
+    job: 'demo-ext',
+    phase: 'post-upgrade',
+    cluster: { name: 'host' },
+    kube: host.connection.client,
+    store,
+    config: { enabled: true, priority: 1, dynamicOptions: options } satisfies UpgradeConfig['jobs'][string],
+    logger: createMemoryLogger(),
+  });
   const context = (options: Record<string, unknown> = {}): JobContext =>
-    createJobContext({
-      job: 'demo-ext',
-      phase: 'post-upgrade',
-      cluster: { name: 'host' },
-      kube: host.connection.client,
-      store,
-      config: { enabled: true, priority: 1, dynamicOptions: options } satisfies UpgradeConfig['jobs'][string],
-      logger: createMemoryLogger(),
-    });
+    createJobContext(contextParams(options));
 
   before(async () => {
     [host, member] = await Promise.all([startEphemeralCluster('xhost'), startEphemeralCluster('xmember')]);
@@ -195,6 +213,60 @@ describe('extension job building blocks', () => {
     );
   });
 
+  it('an uninstall that waits for an object which stays says so, and its timeout names what, the bound and what is left', async () => {
+    const kube = host.connection.client;
+    // A finalizer nobody removes: what a PVC in use, or an object whose controller is gone, does.
+    await kube.create(ConfigMapResource, {
+      metadata: { name: 'held', namespace: 'kubesphere-system', finalizers: ['example.com/hold'] },
+    });
+    await kube.create(SecretResource, {
+      metadata: {
+        name: releaseSecretName('holder', 1),
+        namespace: 'kubesphere-system',
+        labels: { owner: 'helm', name: 'holder', status: 'deployed', version: '1' },
+      },
+      type: 'helm.sh/release.v1',
+      data: {
+        release: encodeRelease({
+          name: 'holder',
+          namespace: 'kubesphere-system',
+          version: 1,
+          info: { status: 'deployed' },
+          chart: { metadata: { name: 'holder', version: '1.0.0' } },
+          manifest: 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: held\n',
+        }),
+      },
+    });
+    const ctx = context();
+    const logger = ctx.logger as ReturnType<typeof createMemoryLogger>;
+    try {
+      await assert.rejects(
+        uninstallRelease(kube, 'kubesphere-system', 'holder', { wait: true, timeoutMs: 1500, reporter: ctx }),
+        (err: Error & { hint?: string }) => {
+          assert.ok(err instanceof UninstallTimeoutError && err instanceof WaitTimeoutError);
+          assert.equal(
+            err.message,
+            'timed out after 1.5s waiting for the 1 deleted objects of helm release kubesphere-system/holder to be gone; ' +
+              'last seen: 1 still there: ConfigMap kubesphere-system/held',
+          );
+          assert.match(err.hint ?? '', /finalizers/);
+          return true;
+        },
+      );
+      assert.ok(
+        logger.entries.some(
+          (e) =>
+            e.message ===
+            'waiting up to 1.5s for the 1 deleted objects of helm release kubesphere-system/holder to be gone: ' +
+              '1 still there: ConfigMap kubesphere-system/held',
+        ),
+        logger.entries.map((e) => e.message).join('\n'),
+      );
+    } finally {
+      await kube.patch(ConfigMapResource, 'held', 'kubesphere-system', { metadata: { finalizers: null } });
+    }
+  });
+
   it('done marker: absent, marked, honoured, and reset by rerun', async () => {
     const marker = new DoneMarker(context());
     assert.equal(await marker.check(), undefined);
@@ -209,13 +281,86 @@ describe('extension job building blocks', () => {
     );
   });
 
-  it('backup-once keeps the first copy and stores nothing for an absent object', async () => {
-    const ctx = context();
+  it('backup-once keeps the first copy and records an absent object; loadBackup tells taken, absent and never taken apart', async () => {
+    const logger = createMemoryLogger();
+    const ctx = createJobContext({ ...contextParams(), logger });
     assert.deepEqual(await backupOnce(ctx, 'b', () => Promise.resolve({ v: 1 })), { v: 1 });
     assert.deepEqual(await backupOnce(ctx, 'b', () => Promise.resolve({ v: 2 })), { v: 1 });
-    const absent = await backupOnce<{ v: number }>(ctx, 'none', () => Promise.resolve(undefined));
+    const absent = await backupOnce<{ v: number }>(ctx, 'none', () => Promise.resolve(undefined), {
+      absent: 'Widget kubesphere-system/w not found',
+    });
     assert.equal(absent, undefined);
-    assert.equal(await ctx.store.exists('none'), false);
+    assert.equal(await backupStatus(ctx, 'none'), 'absent');
+    // The record is the pre-change state: an object that appears later does not replace it.
+    assert.equal(await backupOnce(ctx, 'none', () => Promise.resolve({ v: 3 })), undefined);
+    // A precondition that failed is not a state to keep: nothing recorded, the retry reads again.
+    const pv = await backupOnce<{ v: number }>(ctx, 'pv', () => Promise.resolve(undefined), {
+      absent: false,
+    });
+    assert.equal(pv, undefined);
+    assert.equal(await backupStatus(ctx, 'pv'), 'missing');
+
+    // Plain loads see "not stored" (BackupKeyNotFound), with what the record says.
+    await assert.rejects(ctx.store.load('none'), (err: Error) => {
+      assert.ok(err instanceof BackupRecordedAbsent && err instanceof BackupKeyNotFound);
+      assert.equal(err.record.reason, 'Widget kubesphere-system/w not found');
+      assert.equal(err.record.recordedBy, 'demo-ext post-upgrade');
+      return true;
+    });
+
+    assert.deepEqual(await loadBackup(ctx, 'b'), { v: 1 });
+    assert.equal(await loadBackup(ctx, 'none'), undefined);
+    assert.ok(
+      logger.entries.some(
+        (e) =>
+          e.message ===
+          "nothing to restore from 'none': Widget kubesphere-system/w not found (recorded by demo-ext post-upgrade)",
+      ),
+    );
+    await assert.rejects(loadBackup(ctx, 'never-taken'), (err: Error) => {
+      assert.ok(err instanceof MissingBackupError);
+      assert.match(
+        err.message,
+        /^backup 'never-taken' of job demo-ext is missing in .*demo-ext.*: demo-ext post-upgrade needs it/,
+      );
+      assert.match(
+        err.hint ?? '',
+        /the demo-ext pre-upgrade takes this backup: run it again on cluster host/,
+      );
+      assert.ok((err.hint ?? '').includes(GO_STORE_IMPORT_COMMAND), err.hint);
+      return true;
+    });
+    // Rollback runs after failures by design: a backup never taken protected a change never made.
+    const rbLogger = createMemoryLogger();
+    const rb = createJobContext({ ...contextParams(), phase: 'rollback', logger: rbLogger });
+    assert.equal(await loadBackup(rb, 'never-taken'), undefined);
+    assert.match(
+      rbLogger.entries.map((e) => e.message).join('\n'),
+      /nothing to restore from 'never-taken': no backup was taken/,
+    );
+  });
+
+  it('on a store imported from the Go tool, a missing backup is nothing to restore, with a warning', async () => {
+    const logger = createMemoryLogger();
+    const ctx = createJobContext({ ...contextParams(), logger });
+    await assert.rejects(loadBackup(ctx, 'go-never-wrote'), MissingBackupError);
+    await assert.rejects(requireBackups(ctx, ['go-never-wrote']), MissingBackupError);
+    await ctx.store
+      .shared()
+      .save('go-store-import', { source: '/var/ks-upgrade', importedAt: '2026-12-03T00:00:00.000Z' });
+    try {
+      assert.equal(await loadBackup(ctx, 'go-never-wrote'), undefined);
+      await requireBackups(ctx, ['go-never-wrote']);
+      assert.match(
+        logger.entries
+          .filter((e) => e.level === 'warn')
+          .map((e) => e.message)
+          .join('\n'),
+        /backup 'go-never-wrote' is not in this store, whose backups of cluster host were imported from the Go ks-upgrade's store \(\/var\/ks-upgrade, 2026-12-03T00:00:00.000Z\)/,
+      );
+    } finally {
+      await ctx.store.shared().delete('go-store-import');
+    }
   });
 
   it('places an extension on the clusters whose own cc enables it, with per-cluster values', async () => {

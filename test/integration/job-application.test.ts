@@ -54,7 +54,12 @@ import {
 } from '../../src/jobs/index.js';
 import type { ResourceClient } from '../../src/kube/client.js';
 import type { KubeObject } from '../../src/kube/types.js';
-import { PlaintextSecretError, createResourceStore, type ResourceStore } from '../../src/store/index.js';
+import {
+  BackupRecordedAbsent,
+  PlaintextSecretError,
+  createResourceStore,
+  type ResourceStore,
+} from '../../src/store/index.js';
 import { makeChart } from '../helpers/charts.js';
 import { startEphemeralCluster, type EphemeralCluster } from '../helpers/cluster.js';
 import { devEnv, repoRoot, uniqueName } from '../helpers/env.js';
@@ -62,6 +67,7 @@ import { applyYamlFiles } from '../helpers/fixtures.js';
 import { playCoreUpgrade } from '../helpers/kubesphere.js';
 import { devS3Client } from '../helpers/s3.js';
 import { configWithJobs } from '../helpers/jobs.js';
+import { withoutBackup } from '../helpers/storage.js';
 
 const V3 = path.join(repoRoot, 'test/fixtures/kubesphere-v3');
 
@@ -264,19 +270,37 @@ describe('application job (reference §4.3)', () => {
     assert.equal((await s.stat(backupKey('helmreleases'))).sensitive, true);
     assert.equal((await s.stat(backupKey('helmcategories'))).sensitive, false);
     for (const [name, chart] of charts) assert.deepEqual(Buffer.from(await s.loadRaw(name)), chart, name);
-    assert.ok(!keys.includes('appv-nginx-2'), 'its chart is not in MinIO');
+    // Its chart is not in MinIO: recorded, so post-upgrade knows it is not a lost backup.
+    await assert.rejects(s.loadRaw('appv-nginx-2'), (err: Error) => {
+      assert.ok(err instanceof BackupRecordedAbsent, String(err));
+      assert.match(err.record.reason, /^no chart in MinIO bucket .* at demo-ws\/appv-nginx-2$/);
+      return true;
+    });
 
     const before = new Map<string, string>();
-    for (const k of keys) before.set(k, Buffer.from(await s.loadRaw(k)).toString('base64'));
+    for (const k of keys) before.set(k, Buffer.from((await s.loadEntry(k)).payload).toString('base64'));
     await run('pre-upgrade');
-    for (const [k, v] of before) assert.equal(Buffer.from(await s.loadRaw(k)).toString('base64'), v, k);
+    for (const [k, v] of before)
+      assert.equal(Buffer.from((await s.loadEntry(k)).payload).toString('base64'), v, k);
   });
 
   it('post-upgrade without the backups of pre-upgrade stops and says so', async () => {
     await assert.rejects(run('post-upgrade', { cluster: 'fresh' }), (err: Error) => {
       assert.ok(err.cause instanceof MissingBackupError, String(err));
-      assert.match(err.message, /pre-upgrade has not run/);
+      assert.match(err.message, /backup 'application-\S+' of job application is missing/);
       return true;
+    });
+  });
+
+  it('post-upgrade without a chart pre-upgrade kept fails naming the key, before creating anything', async () => {
+    await withoutBackup(scoped(), 'appv-nginx-1', async () => {
+      await assert.rejects(run('post-upgrade'), (err: Error & { cause?: Error & { hint?: string } }) => {
+        assert.equal(err.cause?.name, 'MissingBackupError', String(err));
+        assert.match(err.message, /backup 'appv-nginx-1' of job application is missing/);
+        assert.match(err.cause.hint ?? '', /application pre-upgrade takes this backup/);
+        return true;
+      });
+      assert.deepEqual(await kube.listIfServed(ApplicationResource), [], 'nothing created');
     });
   });
 

@@ -43,12 +43,14 @@ import {
 } from '../../src/jobs/index.js';
 import type { ResourceClient } from '../../src/kube/client.js';
 import { closeClusterClients } from '../../src/kubesphere/clusters.js';
-import { createResourceStore, type ResourceStore } from '../../src/store/index.js';
+import { ABSENT_CONTENT_TYPE, createResourceStore, type ResourceStore } from '../../src/store/index.js';
 import { startStandInController } from '../fixtures/kubesphere-v4/controller.js';
 import { startVolumeController } from '../fixtures/kubesphere-v4/extensions.js';
 import { startEphemeralCluster, type EphemeralCluster } from '../helpers/cluster.js';
 import { repoRoot } from '../helpers/env.js';
 import { applyYamlFiles } from '../helpers/fixtures.js';
+import { withoutBackup } from '../helpers/storage.js';
+import { runSingleJob } from '../helpers/jobs.js';
 import { connectFixtureMembers, playCoreUpgrade } from '../helpers/kubesphere.js';
 
 const V3 = path.join(repoRoot, 'test/fixtures/kubesphere-v3');
@@ -275,7 +277,9 @@ describe('devops job (reference §4.4)', () => {
         assert.ok(keys.includes(k), `backup ${k}`);
     }
     assert.ok(keys.includes('host-argocd-devops-values') && keys.includes('host-argocd-configmaps'));
-    assert.ok(!keys.includes('member1-argocd-devops-values'), 'member1 has no ArgoCD');
+    // member1 has no ArgoCD: recorded, so post-upgrade knows there was nothing to back up.
+    for (const k of ['member1-argocd-devops-values', 'member1-argocd-devops-release'])
+      assert.equal((await s.stat(k)).contentType, ABSENT_CONTENT_TYPE, k);
     for (const k of [
       'ks-devops-agent',
       'jenkins-casc-config',
@@ -342,11 +346,13 @@ describe('devops job (reference §4.4)', () => {
   it('pre-upgrade again changes nothing and keeps the first backups', async () => {
     const s = hostStore();
     const before = new Map<string, string>();
-    for (const k of await s.list()) before.set(k, Buffer.from(await s.loadRaw(k)).toString('base64'));
+    for (const k of await s.list())
+      before.set(k, Buffer.from((await s.loadEntry(k)).payload).toString('base64'));
     const pvc = await hostKube.get(PersistentVolumeClaimResource, 'devops-jenkins', SYS);
     await run('pre-upgrade');
     assert.deepEqual([...before.keys()], await s.list());
-    for (const [k, v] of before) assert.equal(Buffer.from(await s.loadRaw(k)).toString('base64'), v, k);
+    for (const [k, v] of before)
+      assert.equal(Buffer.from((await s.loadEntry(k)).payload).toString('base64'), v, k);
     assert.equal(
       (await hostKube.get(PersistentVolumeClaimResource, 'devops-jenkins', SYS)).metadata.uid,
       pvc.metadata.uid,
@@ -387,8 +393,22 @@ describe('devops job (reference §4.4)', () => {
     assert.ok(!memberKeys.some((k) => k.startsWith('member1-')), 'members back up only themselves');
   });
 
-  it('post-upgrade installs the extension with per-cluster values; credentials only in Secrets', async () => {
+  it('post-upgrade without a backup pre-upgrade took fails naming the key and the fix, and changes nothing', async () => {
     await playCoreUpgrade(hostKube, [['devops', '1.1.2']]);
+    await withoutBackup(hostStore(), 'member1-secret-devops-jenkins', async () => {
+      await assert.rejects(run('post-upgrade'), (err: Error & { cause?: Error & { hint?: string } }) => {
+        assert.equal(err.cause?.name, 'MissingBackupError', String(err));
+        assert.match(err.message, /backup 'member1-secret-devops-jenkins' of job devops is missing/);
+        assert.match(err.cause.hint ?? '', /devops pre-upgrade takes this backup/);
+        assert.match(err.cause.hint ?? '', /ks-upgrade backups import --from-go/);
+        return true;
+      });
+      assert.equal(await hostKube.tryGet(InstallPlanResource, 'devops'), undefined, 'no InstallPlan');
+      assert.equal(await memberKube.tryGet(SecretResource, CREDENTIALS_SECRET, SYS), undefined);
+    });
+  });
+
+  it('post-upgrade installs the extension with per-cluster values; credentials only in Secrets', async () => {
     const controller = startStandInController(hostKube, { intervalMs: 100 });
     try {
       assert.deepEqual(
@@ -491,5 +511,90 @@ describe('devops job (reference §4.4)', () => {
       /unknown option bogus/,
     );
     assert.throws(() => devopsJobFactory.create({}, undefined), /extensionRef.version is required/);
+  });
+});
+
+describe('devops pre-upgrade says what it waits for', () => {
+  let cluster: EphemeralCluster;
+  let kube: ResourceClient;
+  let store: ResourceStore;
+
+  before(async () => {
+    cluster = await startEphemeralCluster('devops-wait');
+    kube = cluster.connection.client;
+    await installFixture(kube);
+    await kube.delete(ClusterResource, 'member1');
+    store = await createResourceStore(
+      { local: { path: await mkdtemp(path.join(tmpdir(), 'devops-wait-')) }, encryption: { keyEnv: 'K' } },
+      { K: randomBytes(32).toString('hex') },
+    );
+  });
+  after(async () => {
+    await cluster.remove();
+  });
+
+  it('the uninstall wait logs its target and bound, heartbeats the same text, and goes on once the PVC is gone', async () => {
+    // No kube-controller-manager here: nothing drops the pvc-protection finalizer of the Jenkins
+    // PVC the uninstall deletes, so pre-upgrade waits for it (this was the silent wait).
+    const logger = createMemoryLogger();
+    const beats: { step?: string; message?: string }[] = [];
+    const phase = runSingleJob('pre-upgrade', {
+      factory: devopsJobFactory,
+      config: {
+        enabled: true,
+        priority: 800,
+        extensionRef: { name: 'devops', version: '1.1.2' },
+        dynamicOptions: {},
+      },
+      kube,
+      store,
+      logger,
+      heartbeat: (progress) => {
+        if (progress) beats.push(progress);
+      },
+    });
+    const state = { settled: false };
+    const done = phase.finally(() => {
+      state.settled = true;
+    });
+    const want =
+      /^waiting up to 20m for the \d+ deleted objects of helm release kubesphere-devops-system\/devops to be gone: 1 still there: PersistentVolumeClaim kubesphere-devops-system\/devops-jenkins$/;
+    const deadline = Date.now() + 60_000;
+    while (!logger.entries.some((e) => want.test(e.message)) && !state.settled && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const lines = logger.entries.map((e) => e.message);
+    assert.ok(
+      lines.some((l) => want.test(l)),
+      `no line says what pre-upgrade waits for; the log after the labelling:\n${lines.join('\n')}`,
+    );
+    assert.ok(
+      lines.indexOf('labelled DevOps project namespaces: devops-project') <
+        lines.findIndex((l) => want.test(l)),
+    );
+    // The heartbeat details carry the same text as the progress lines.
+    const beat = beats.findLast((b) => b.step?.startsWith('wait for the '));
+    assert.match(
+      beat?.message ?? '',
+      /^waiting for the \d+ deleted objects of helm release kubesphere-devops-system\/devops to be gone \([\d.]+s of 20m\): 1 still there: PersistentVolumeClaim kubesphere-devops-system\/devops-jenkins$/,
+    );
+    // The controller's part played: the wait ends and the phase completes.
+    const volumes = startVolumeController(kube);
+    try {
+      assert.deepEqual((await done).outcomes, ['succeeded']);
+    } finally {
+      await volumes.stop();
+    }
+    assert.ok(
+      logger.entries.some((e) =>
+        /^waited [\d.]+s for the \d+ deleted objects of helm release kubesphere-devops-system\/devops/.test(
+          e.message,
+        ),
+      ),
+    );
+    assert.equal(
+      (await kube.get(PersistentVolumeClaimResource, 'devops-jenkins', SYS)).status?.phase,
+      'Bound',
+    );
   });
 });

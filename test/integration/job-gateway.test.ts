@@ -40,7 +40,7 @@ import type { ResourceClient } from '../../src/kube/client.js';
 import { waitForCrdEstablished } from '../../src/kube/crd.js';
 import { closeClusterClients } from '../../src/kubesphere/clusters.js';
 import type { KubeObject } from '../../src/kube/types.js';
-import type { ResourceStore } from '../../src/store/index.js';
+import { ABSENT_CONTENT_TYPE, type ResourceStore } from '../../src/store/index.js';
 import { V2_GATEWAY_CRD } from '../fixtures/kubesphere-v4/extensions.js';
 import { crdYaml, makeChart } from '../helpers/charts.js';
 import { startEphemeralCluster, type EphemeralCluster } from '../helpers/cluster.js';
@@ -48,7 +48,7 @@ import { repoRoot } from '../helpers/env.js';
 import { applyObjects, readYamlDocuments } from '../helpers/fixtures.js';
 import { installKubeSphereV3 } from '../helpers/kubesphere.js';
 import { configWithJobs } from '../helpers/jobs.js';
-import { encryptedTempStore } from '../helpers/storage.js';
+import { encryptedTempStore, withoutBackup } from '../helpers/storage.js';
 
 const CONTROLS = 'kubesphere-controls-system';
 const CLUSTER_GW = 'kubesphere-router-kubesphere-system';
@@ -179,7 +179,7 @@ describe('gateway job', () => {
     const keys = await s.list();
     return Object.fromEntries(
       await Promise.all(
-        keys.map(async (k) => [k, Buffer.from(await s.loadRaw(k)).toString('utf8')] as const),
+        keys.map(async (k) => [k, Buffer.from((await s.loadEntry(k)).payload).toString('utf8')] as const),
       ),
     );
   };
@@ -365,13 +365,18 @@ describe('gateway job', () => {
       rv,
     );
 
-    // The member never had the v1 Gateway CRD: nothing to back up for it, not an error.
+    // The member never had the v1 Gateway CRD: nothing to back up for it, not an error — and
+    // recorded, so later phases know there was nothing rather than finding the backup missing.
     await run('pre-upgrade', {}, 'member1');
     assert.deepEqual(await scoped('member1').list(), [
+      'gateway-gateway-cr-list',
+      'gateway-gateways.gateway.kubesphere.io',
       'gateway-ingress-list',
       'gateway-nginx-cr-list',
       'gateway-nginxes.gateway.kubesphere.io',
     ]);
+    for (const k of ['gateway-gateway-cr-list', 'gateway-gateways.gateway.kubesphere.io'])
+      assert.equal((await scoped('member1').stat(k)).contentType, ABSENT_CONTENT_TYPE, k);
   });
 
   it('post-upgrade on a member waits for the v2 CRD, bounded, and fails with a hint (no process exit)', async () => {
@@ -385,6 +390,25 @@ describe('gateway job', () => {
     });
     assert.ok(Date.now() - started < 15_000);
     assert.equal(await scoped('member1').exists('gateway-done'), false);
+  });
+
+  it('post-upgrade without the v1 Gateway backup fails naming the key and the fix, before any change', async () => {
+    const hk = host.connection.client;
+    await coreUpgradeWithoutGatewayCrd(hk);
+    await withoutBackup(scoped(), 'gateway-gateway-cr-list', async () => {
+      await assert.rejects(run('post-upgrade'), (err: Error & { cause?: Error & { hint?: string } }) => {
+        assert.equal(err.cause?.name, 'MissingBackupError', String(err));
+        assert.match(err.message, /backup 'gateway-gateway-cr-list' of job gateway is missing/);
+        assert.match(err.cause.hint ?? '', /gateway pre-upgrade takes this backup/);
+        return true;
+      });
+      assert.ok(
+        await hk.tryGet(PrometheusRuleResource, 'prometheus-ingress-rules', 'kubesphere-monitoring-system'),
+        'the PrometheusRule is still there',
+      );
+      assert.equal(await hk.tryGet(InstallPlanResource, 'gateway'), undefined, 'no InstallPlan');
+      assert.ok(await hk.tryGet(CustomResourceDefinitionResource, 'gateways.gateway.kubesphere.io'));
+    });
   });
 
   it('post-upgrade on the host: InstallPlan, v1 → v2 Gateway CRD, chart copied to members', async () => {
@@ -636,6 +660,8 @@ describe('gateway job', () => {
       await new Promise((r) => setTimeout(r, 100));
     }
     for (const key of ['gateway-gateway-cr-list', 'gateway-gateways.gateway.kubesphere.io']) {
+      // In place of the member's own records (it had nothing to back up).
+      await scoped('member1').delete(key);
       await scoped('member1').saveOnce(key, await scoped().load(key));
     }
     await run('rollback', {}, 'member1');

@@ -169,6 +169,29 @@ describe('kubeedge job', () => {
     assert.ok(await kube.tryGet(ConfigMapResource, 'cloudcore', NS), 'nothing uninstalled before the backup');
   });
 
+  it('post-upgrade without the backups pre-upgrade takes fails naming the key and the fix, before any change', async () => {
+    // The Go tool ran pre-upgrade (its store not imported), or another store is configured: the
+    // CA and tokens edge nodes trust would be lost — never a silent "nothing to restore".
+    await assert.rejects(
+      run('post-upgrade', { installTimeoutSeconds: 2 }),
+      (err: Error & { cause?: Error & { hint?: string } }) => {
+        assert.equal(err.cause?.name, 'MissingBackupError', String(err));
+        assert.match(
+          err.message,
+          /backup 'kubeedge-configmap-list' of job kubeedge is missing in .*host\/kubeedge/,
+        );
+        assert.match(
+          err.cause.hint ?? '',
+          /kubeedge pre-upgrade takes this backup: run it again on cluster host/,
+        );
+        assert.match(err.cause.hint ?? '', /ks-upgrade backups import --from-go/);
+        return true;
+      },
+    );
+    assert.equal(await kube.tryGet(InstallPlanResource, 'kubeedge'), undefined, 'no InstallPlan created');
+    assert.deepEqual(await scoped().list(), []);
+  });
+
   it('pre-upgrade backs up (encrypted) and uninstalls the v3 cloudcore release', async () => {
     assert.deepEqual(await run('pre-upgrade'), ['succeeded']);
     assert.deepEqual(await scoped().list(), ['kubeedge-configmap-list', 'kubeedge-secret-list']);
@@ -202,7 +225,7 @@ describe('kubeedge job', () => {
   it('post-upgrade waits for Installed, bounded, and fails with the state it saw', async () => {
     await assert.rejects(
       run('post-upgrade', { installTimeoutSeconds: 1 }),
-      /InstallPlan kubeedge is 'pending' after 1s/,
+      /timed out after 1s waiting for InstallPlan kubeedge to be Installed; last seen: state 'pending'/,
     );
     assert.equal(await scoped().exists('kubeedge-done'), false);
   });

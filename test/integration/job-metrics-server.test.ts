@@ -28,7 +28,7 @@ import {
 } from '../../src/jobs/metrics-server/index.js';
 import type { ResourceClient } from '../../src/kube/client.js';
 import { closeClusterClients } from '../../src/kubesphere/clusters.js';
-import type { ResourceStore } from '../../src/store/index.js';
+import { ABSENT_CONTENT_TYPE, type ResourceStore } from '../../src/store/index.js';
 import { startEphemeralCluster, type EphemeralCluster } from '../helpers/cluster.js';
 import { repoRoot } from '../helpers/env.js';
 import { applyYamlFiles } from '../helpers/fixtures.js';
@@ -118,7 +118,7 @@ describe('metrics-server job', () => {
     assert.deepEqual(await scoped().list(), []);
   });
 
-  it('pre-upgrade backs up every existing object under the original key, once', async () => {
+  it('pre-upgrade backs up every existing object under the original key, once; an absent one is recorded', async () => {
     await setEnabled(kube, true);
     await run('pre-upgrade');
     assert.deepEqual(await scoped().list(), [
@@ -126,6 +126,8 @@ describe('metrics-server job', () => {
       'metrics-server-ClusterRole--system:aggregated-metrics-reader.json',
       'metrics-server-ClusterRole--system:metrics-server.json',
       'metrics-server-ClusterRoleBinding--metrics-server:system:auth-delegator.json',
+      // Not in this cluster: recorded as absent (the original stored nothing).
+      'metrics-server-ClusterRoleBinding--metrics-server:system:metrics-server.json',
       'metrics-server-ClusterRoleBinding--system:metrics-server.json',
       'metrics-server-Deployment-kube-system-metrics-server.json',
       'metrics-server-RoleBinding-kube-system-metrics-server-auth-reader.json',
@@ -136,6 +138,11 @@ describe('metrics-server job', () => {
       'metrics-server-APIService--v1beta1.metrics.k8s.io.json',
     );
     assert.equal(api.kind, 'APIService');
+    assert.equal(
+      (await scoped().stat('metrics-server-ClusterRoleBinding--metrics-server:system:metrics-server.json'))
+        .contentType,
+      ABSENT_CONTENT_TYPE,
+    );
     assert.deepEqual(api.spec.service, { name: 'metrics-server', namespace: 'kube-system', port: 443 });
     // A later change in the cluster does not replace the first backup.
     await kube.patch(DeploymentResource, 'metrics-server', 'kube-system', {

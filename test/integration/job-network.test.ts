@@ -41,7 +41,7 @@ import { repoRoot } from '../helpers/env.js';
 import { applyObjects, readYamlDocuments } from '../helpers/fixtures.js';
 import { connectFixtureMembers, installKubeSphereV3, playCoreUpgrade } from '../helpers/kubesphere.js';
 import { configWithJobs } from '../helpers/jobs.js';
-import { encryptedTempStore } from '../helpers/storage.js';
+import { encryptedTempStore, withoutBackup } from '../helpers/storage.js';
 
 const REF: ExtensionRef = { name: 'network', version: '1.1.0' };
 
@@ -220,12 +220,30 @@ describe('network job', () => {
     const hk = host.connection.client;
     for (const c of ['host', 'member1']) await hk.delete(ClusterResource, c);
     await assert.rejects(run('post-upgrade', { clusterWaitSeconds: 1 }), (err: Error) => {
-      assert.match(err.message, /no Cluster object after 1s/);
+      assert.match(err.message, /timed out after 1s waiting for the host Cluster object/);
       assert.match(err.message, /ks-controller-manager creates the host Cluster object/);
       return true;
     });
     assert.equal(await scoped().exists('network-done'), false);
     await restoreClusters();
+  });
+
+  it('post-upgrade re-run without the pool backup fails naming the key and the fix', async () => {
+    // The CRD is gone (the run above deleted it): the pools' annotations exist only in the backup.
+    const s = scoped();
+    await withoutBackup(s, NETWORK_KEYS.ksIPPools, async () => {
+      await assert.rejects(run('post-upgrade'), (err: Error & { cause?: Error & { hint?: string } }) => {
+        assert.equal(err.cause?.name, 'MissingBackupError', String(err));
+        assert.match(
+          err.message,
+          /backup 'network-ippools.network.kubesphere.io.v1alpha1' of job network is missing/,
+        );
+        assert.match(err.cause.hint ?? '', /network pre-upgrade takes this backup/);
+        return true;
+      });
+      assert.equal(await s.exists('network-done'), false);
+      assert.equal(await host.connection.client.tryGet(InstallPlanResource, 'network'), undefined);
+    });
   });
 
   it('post-upgrade upgrades pools and policies (again, from the backup) and creates the InstallPlan', async () => {

@@ -123,7 +123,10 @@ describe('opensearch job', () => {
   });
 
   it('post-upgrade without the pre-upgrade record fails with a hint', async () => {
-    await assert.rejects(run('post-upgrade'), /opensearch_enabled not found.*run the opensearch pre-upgrade/);
+    await assert.rejects(
+      run('post-upgrade'),
+      /backup 'opensearch_enabled' of job opensearch is missing.*the opensearch pre-upgrade takes this backup/,
+    );
   });
 
   it('pre-upgrade records the installed parts once and uninstalls the releases', async () => {

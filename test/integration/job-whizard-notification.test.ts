@@ -38,7 +38,7 @@ import { repoRoot } from '../helpers/env.js';
 import { applyObjects, applyYamlFiles } from '../helpers/fixtures.js';
 import { installKubeSphereV3, playCoreUpgrade } from '../helpers/kubesphere.js';
 import { runSingleJob } from '../helpers/jobs.js';
-import { encryptedTempStore } from '../helpers/storage.js';
+import { encryptedTempStore, withoutBackup } from '../helpers/storage.js';
 
 const JOB = 'whizard-notification';
 const NS = 'kubesphere-monitoring-system';
@@ -167,7 +167,8 @@ const FEDERATED_CRDS = ['silences', 'routers', 'configs', 'receivers', 'managers
 async function storeSnapshot(store: ResourceStore, cluster: string): Promise<Record<string, string>> {
   const scoped = store.scope(cluster, JOB);
   const out: Record<string, string> = {};
-  for (const key of await scoped.list()) out[key] = Buffer.from(await scoped.loadRaw(key)).toString('utf8');
+  for (const key of await scoped.list())
+    out[key] = Buffer.from((await scoped.loadEntry(key)).payload).toString('utf8');
   return out;
 }
 
@@ -345,6 +346,35 @@ describe('whizard-notification job', () => {
     await hk.delete(NotificationRouterResource, 'critical-to-ops');
     assert.deepEqual((await runJob(hk, 'host', store, 'pre-upgrade')).outcomes, ['succeeded']);
     assert.deepEqual(await storeSnapshot(store, 'host'), snapshot);
+  });
+
+  it('post-upgrade (host) without a backup pre-upgrade took fails naming the key, before any change', async () => {
+    await withoutBackup(store.scope('host', JOB), 'notificationRouterResource', async () => {
+      await assert.rejects(
+        runJob(hk, 'host', store, 'post-upgrade'),
+        (err: Error & { cause?: Error & { hint?: string } }) => {
+          assert.equal(err.cause?.name, 'MissingBackupError', String(err));
+          assert.match(
+            err.message,
+            /backup 'notificationRouterResource' of job whizard-notification is missing/,
+          );
+          assert.match(err.cause.hint ?? '', /whizard-notification pre-upgrade takes this backup/);
+          return true;
+        },
+      );
+      assert.equal(
+        (
+          await hk.listAll(SecretResource, {
+            namespace: NS,
+            labelSelector: 'owner=helm,name=notification-manager',
+          })
+        ).length,
+        1,
+        'notification-manager is not uninstalled',
+      );
+      assert.ok(await hk.tryGet(DeploymentResource, 'notification-adapter', NS));
+      assert.equal(await hk.tryGet(InstallPlanResource, REF.name), undefined);
+    });
   });
 
   it('post-upgrade (host): a CRD deletion blocked by a finalizer fails after its bound, with the fix in the hint', async () => {

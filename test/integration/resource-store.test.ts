@@ -9,7 +9,9 @@ import type { StorageConfig } from '../../src/config/types.js';
 import { ValidationError } from '../../src/errors.js';
 import { StorageKeyNotFound, UnsafeKeyError, createStorage, type Storage } from '../../src/storage/index.js';
 import {
+  ABSENT_CONTENT_TYPE,
   BackupKeyNotFound,
+  BackupRecordedAbsent,
   EncryptionKeyError,
   FORMAT_MAGIC,
   IntegrityError,
@@ -182,6 +184,36 @@ function storeSuite(name: string, makeBackend: () => Promise<Backend>): void {
       // Values round-trip through JSON in both outcomes.
       const dated = await store.saveOnce('dated', { at: new Date(0), drop: undefined });
       assert.deepEqual(dated.value, { at: '1970-01-01T00:00:00.000Z' });
+    });
+
+    it('an absent record is written once, wins over a later backup, and never loads as data', async () => {
+      await ready;
+      const store = (await open(backend)).scope('host', 'kubeedge');
+      const record = {
+        reason: 'CRD ippools.network.kubesphere.io not found',
+        recordedBy: 'network pre-upgrade',
+      };
+      assert.equal(await store.saveAbsentOnce('ippools', record), true);
+      assert.equal(await store.saveAbsentOnce('ippools', { reason: 'other', recordedBy: 'x' }), false);
+      for (const load of [store.load('ippools'), store.loadRaw('ippools')]) {
+        await assert.rejects(load, (err: unknown) => {
+          assert.ok(err instanceof BackupRecordedAbsent, String(err));
+          assert.ok(err instanceof BackupKeyNotFound, 'old callers still see "not stored"');
+          assert.deepEqual(err.record, { absent: true, ...record });
+          assert.match(err.message, /nothing to back up \(CRD ippools.* recorded by network pre-upgrade\)/);
+          return true;
+        });
+      }
+      // The first record of the pre-change state wins: a later saveOnce does not replace it.
+      await assert.rejects(store.saveOnce('ippools', { items: [] }), BackupRecordedAbsent);
+      // It is an ordinary object of the format: listed, stat'ed, verified.
+      assert.equal((await store.stat('ippools')).contentType, ABSENT_CONTENT_TYPE);
+      assert.deepEqual(await store.list(), ['ippools']);
+      assert.equal((await store.verify('ippools')).info.contentType, ABSENT_CONTENT_TYPE);
+      // A key holding a backup keeps it.
+      await store.save('configmaps', { items: [] });
+      assert.equal(await store.saveAbsentOnce('configmaps', record), false);
+      assert.deepEqual(await store.load('configmaps'), { items: [] });
     });
 
     it('saveRaw/loadRaw keep bytes; saveRawOnce; YAML raw objects load parsed', async () => {

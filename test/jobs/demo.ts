@@ -1,6 +1,7 @@
 // Demo jobs for the orchestration tests: real effects on a real cluster (ConfigMaps in one
 // namespace) and real backups, plus fault injection driven by the cluster or the config
-// (`dynamicOptions.slow` makes one step slow, to interrupt it from outside):
+// (`dynamicOptions.slow` makes one step slow, to interrupt it from outside; `quiet` makes one step
+// slow without a single heartbeat of its own, as a job busy with one long call):
 //   - a step fails while ConfigMap `fail-<job>-<phase>` exists (the operator "fixes" it by deleting it);
 //   - `dynamicOptions.crashAt: "<phase>:<point>"` SIGKILLs the worker process once at that point
 //     (a marker file next to `dynamicOptions.log` makes it happen only once);
@@ -16,6 +17,8 @@ interface DemoOptions {
   crashAt?: string;
   /** `"<phase>:<ms>"`: that step takes this long (heartbeating), to be interrupted from outside. */
   slow?: string;
+  /** `"<phase>:<ms>"`: that step takes this long and never heartbeats itself. */
+  quiet?: string;
 }
 
 function strip(cm: ConfigMap): ConfigMap {
@@ -48,6 +51,8 @@ class DemoJob implements UpgradeJob {
         await new Promise((r) => setTimeout(r, 200));
       }
     }
+    const [quietPhase, quietMs] = (this.o.quiet ?? '').split(':');
+    if (quietPhase === ctx.phase) await new Promise((r) => setTimeout(r, Number(quietMs)));
     await body();
     this.log(`${this.name} ${ctx.phase} end`);
   }

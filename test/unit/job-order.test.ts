@@ -10,8 +10,10 @@ import {
   instantiateJobs,
   orderJobs,
   planJobs,
+  runJobPhase,
   runPhase,
   type JobContext,
+  type JobProgress,
   type UpgradeJob,
 } from '../../src/jobs/index.js';
 import { ORIGINAL_ORDER, ORIGINAL_PRIORITIES } from '../helpers/original-jobs.js';
@@ -195,5 +197,42 @@ describe('runPhase', () => {
       },
     );
     assert.deepEqual(log, ['core:post', 'devops:post']);
+  });
+});
+
+describe('runJobPhase keeps the phase alive', () => {
+  it('heartbeats on its own while the job is silent, repeating the latest progress the job reported', async () => {
+    const beats: (JobProgress | undefined)[] = [];
+    const ctx = {
+      ...fakeContext('quiet', 'pre-upgrade'),
+      heartbeat: (p?: JobProgress) => void beats.push(p),
+    };
+    const pause = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+    let beatsWhileSilent = 0;
+    const job = recordingJob([], 'quiet', {
+      preUpgrade: async (c: JobContext) => {
+        await pause(200);
+        beatsWhileSilent = beats.length;
+        c.heartbeat({ step: 'list pods', done: 1, total: 3 });
+        const reported = beats.length;
+        await pause(200);
+        // The keep-alive beats after the report carry the job's progress.
+        assert.ok(beats.length > reported + 1, `no keep-alive beats after the report: ${beats.length}`);
+      },
+    });
+    assert.equal((await runJobPhase(job, ctx, { keepAliveMs: 20 })).outcome, 'succeeded');
+    assert.ok(
+      beatsWhileSilent >= 2,
+      `the runner sent ${beatsWhileSilent} heartbeats while the job was silent`,
+    );
+    assert.ok(
+      beats.slice(0, beatsWhileSilent).every((b) => b === undefined),
+      'no progress invented',
+    );
+    assert.deepEqual(beats.at(-1), { step: 'list pods', done: 1, total: 3 });
+    // Stopped with the phase: no beat after it returned.
+    const after = beats.length;
+    await pause(100);
+    assert.equal(beats.length, after);
   });
 });

@@ -14,8 +14,8 @@ import { ConfigMapResource, SecretResource, ServiceResource } from '../../api/co
 import { ApplicationVersionResource } from '../../api/v4/index.js';
 import { KsUpgradeError } from '../../errors.js';
 import { KUBESPHERE_CONFIG, KUBESPHERE_NAMESPACE } from '../../kubesphere/index.js';
-import { BackupKeyNotFound } from '../../store/index.js';
 import { isRecord } from '../../util/object.js';
+import { backupStatus, loadBackupRaw, recordAbsent } from '../patterns.js';
 import type { JobContext } from '../types.js';
 import { APPLICATION_NAMESPACE, CHART_BINARY_KEY, MINIO_NAME, V3, V4 } from './constants.js';
 import type { HelmApplicationVersion } from './convert.js';
@@ -73,7 +73,14 @@ export async function downloadCharts(
 ): Promise<{ stored: number; missing: string[] }> {
   if (!(await ctx.kube.tryGet(ServiceResource, MINIO_NAME, KUBESPHERE_NAMESPACE))) {
     ctx.logger.info(`Service ${KUBESPHERE_NAMESPACE}/${MINIO_NAME} not found: no uploaded charts to keep`);
-    return { stored: 0, missing: [] };
+    for (const v of versions) {
+      await recordAbsent(
+        ctx,
+        v.metadata.name ?? '',
+        `no MinIO (Service ${KUBESPHERE_NAMESPACE}/${MINIO_NAME} not found)`,
+      );
+    }
+    return { stored: 0, missing: versions.map((v) => v.metadata.name ?? '') };
   }
   const secret = await ctx.kube.tryGet(SecretResource, MINIO_NAME, KUBESPHERE_NAMESPACE);
   const decode = (k: string) => Buffer.from(secret?.data?.[k] ?? '', 'base64').toString('utf8');
@@ -97,8 +104,10 @@ export async function downloadCharts(
     for (const [i, v] of versions.entries()) {
       const name = v.metadata.name ?? '';
       ctx.heartbeat({ step: 'download charts', done: i, total: versions.length, message: name });
-      if (await ctx.store.exists(name)) {
-        stored++;
+      const status = await backupStatus(ctx, name);
+      if (status !== 'missing') {
+        if (status === 'taken') stored++;
+        else missing.push(name);
         continue;
       }
       let bytes: Uint8Array;
@@ -111,6 +120,7 @@ export async function downloadCharts(
           ctx.logger.warn(
             `chart of ${name} not found in MinIO (${minioKey(v)}); this version will have no chart`,
           );
+          await recordAbsent(ctx, name, `no chart in MinIO bucket ${target.bucket} at ${minioKey(v)}`);
           continue;
         }
         throw storageError(`downloading ${minioKey(v)}`, target, err);
@@ -162,15 +172,20 @@ export async function v4S3Target(ctx: JobContext): Promise<S3Target | undefined>
 /**
  * s3After: puts each uploaded version's stored chart where v4 reads it — the v4 S3 storage (key =
  * version name) when kubesphere.yaml configures one, else ConfigMap extension-openpitrix/<version>.
- * Versions without a stored chart are reported. (The original had the S3 condition inverted: it
- * skipped the charts it had and uploaded empty objects for the ones it had not.)
+ * Only versions migrated from `backedUp` (the v3 version names) are handled. Versions whose chart
+ * pre-upgrade recorded as absent (not in MinIO) are reported; a chart never fetched is an error.
+ * (The original had the S3 condition inverted: it skipped the charts it had and uploaded empty
+ * objects for the ones it had not.)
  */
 export async function restoreCharts(
   ctx: JobContext,
+  backedUp: ReadonlySet<string>,
 ): Promise<{ target: string; written: number; missing: string[] }> {
-  const versions = await ctx.kube.listIfServed(ApplicationVersionResource, {
-    labelSelector: `${V4.repoName}=${V4.upload}`,
-  });
+  const versions = (
+    await ctx.kube.listIfServed(ApplicationVersionResource, {
+      labelSelector: `${V4.repoName}=${V4.upload}`,
+    })
+  ).filter((v) => backedUp.has(v.metadata.name ?? ''));
   const s3 = await v4S3Target(ctx);
   const client = s3 ? s3Client(s3) : undefined;
   const missing: string[] = [];
@@ -179,11 +194,8 @@ export async function restoreCharts(
     for (const [i, v] of versions.entries()) {
       const name = v.metadata.name ?? '';
       ctx.heartbeat({ step: 'restore charts', done: i, total: versions.length, message: name });
-      let chart: Uint8Array;
-      try {
-        chart = await ctx.store.loadRaw(name);
-      } catch (err) {
-        if (!(err instanceof BackupKeyNotFound)) throw err;
+      const chart = await loadBackupRaw(ctx, name);
+      if (!chart) {
         missing.push(name);
         continue;
       }

@@ -33,6 +33,7 @@ import { BackupKeyNotFound } from '../../store/index.js';
 import { getPath } from '../../util/object.js';
 import type { JobContext, JobFactory, PlannedAction, UpgradeJob } from '../types.js';
 import { loadOptional } from '../helpers.js';
+import { loadBackup, requireBackups } from '../patterns.js';
 import { downloadCharts, restoreCharts } from './charts.js';
 import {
   APPLICATION_JOB_NAME,
@@ -86,7 +87,7 @@ export interface ApplicationOptions {
 export class ReleaseNameConflictError extends ValidationError {}
 
 /** A backup post-upgrade needs is missing: pre-upgrade has not run here (retrying cannot help). */
-export class MissingBackupError extends ValidationError {}
+export { MissingBackupError } from '../patterns.js';
 
 /** The v3 kinds backed up in pre-upgrade, in the original's order, with their keys. */
 const V3_KINDS = [
@@ -184,22 +185,23 @@ class ApplicationJob implements UpgradeJob {
     return false;
   }
 
+  /** A backed-up list; missing, a MissingBackupError names the key and the fix. */
   private async load<T>(ctx: JobContext, key: string): Promise<T[]> {
-    try {
-      return (await ctx.store.load<KubeList<T & KubeObject>>(key)).items;
-    } catch (err) {
-      if (!(err instanceof BackupKeyNotFound)) throw err;
-      throw new MissingBackupError(
-        `no backup ${key}: the application pre-upgrade has not run on this cluster`,
-        {
-          cause: err,
-          hint: 'run the pre-upgrade phase for the application job first (the v3 app store must still be readable), then retry',
-        },
-      );
-    }
+    return (await loadBackup<KubeList<T & KubeObject>>(ctx, key))?.items ?? [];
   }
 
   async postUpgrade(ctx: JobContext): Promise<void> {
+    // Every backup first: a missing one is an error before anything is created.
+    const categories = await this.load<HelmCategory>(ctx, backupKey('helmcategories'));
+    const applications = await this.load<HelmApplication>(ctx, backupKey('helmapplications'));
+    const versions = await this.load<HelmApplicationVersion>(ctx, backupKey('helmapplicationversions'));
+    const repos = await this.load<HelmRepo>(ctx, backupKey('helmrepos'));
+    const releases = await this.load<HelmRelease>(ctx, backupKey('helmreleases'));
+    // The charts (or the record that MinIO had none), checked now and read one by one at the end.
+    await requireBackups(
+      ctx,
+      versions.map((v) => v.metadata.name ?? ''),
+    );
     const cc = await getClusterConfiguration(ctx.kube);
     const hostName = getPath(cc, ['spec', 'multicluster', 'hostClusterName']);
     const hostClusterName = typeof hostName === 'string' ? hostName : '';
@@ -212,7 +214,7 @@ class ApplicationJob implements UpgradeJob {
 
     ctx.heartbeat({ step: 'categories' });
     let n = 0;
-    for (const old of await this.load<HelmCategory>(ctx, backupKey('helmcategories'))) {
+    for (const old of categories) {
       const c = toCategory(old);
       if (c && (await ctx.kube.createIfAbsent(CategoryResource, c.object)).created) n++;
     }
@@ -220,7 +222,7 @@ class ApplicationJob implements UpgradeJob {
 
     ctx.heartbeat({ step: 'applications' });
     n = 0;
-    for (const old of await this.load<HelmApplication>(ctx, backupKey('helmapplications'))) {
+    for (const old of applications) {
       const c = toApplication(old);
       if (c && (await createWithStatus(ctx.kube, ApplicationResource, c)).created) n++;
     }
@@ -238,7 +240,7 @@ class ApplicationJob implements UpgradeJob {
       });
     }
     n = 0;
-    for (const old of await this.load<HelmApplicationVersion>(ctx, backupKey('helmapplicationversions'))) {
+    for (const old of versions) {
       if (
         (await createWithStatus(ctx.kube, ApplicationVersionResource, toApplicationVersion(old, owners)))
           .created
@@ -249,20 +251,16 @@ class ApplicationJob implements UpgradeJob {
 
     ctx.heartbeat({ step: 'repos' });
     n = 0;
-    for (const old of await this.load<HelmRepo>(ctx, backupKey('helmrepos'))) {
+    for (const old of repos) {
       if ((await ctx.kube.createIfAbsent(RepoResource, toRepo(old).object)).created) n++;
     }
     count('repos created', n);
 
     ctx.heartbeat({ step: 'releases' });
-    await this.migrateReleases(
-      ctx,
-      await this.load<HelmRelease>(ctx, backupKey('helmreleases')),
-      hostClusterName,
-    );
+    await this.migrateReleases(ctx, releases, hostClusterName);
 
     ctx.heartbeat({ step: 'charts' });
-    const charts = await restoreCharts(ctx);
+    const charts = await restoreCharts(ctx, new Set(versions.map((v) => v.metadata.name ?? '')));
     ctx.logger.info(`charts written to ${charts.target}: ${charts.written}`, {
       missing: charts.missing.length,
     });

@@ -6,7 +6,7 @@
 //    before it is touched. Nothing is rewritten when nothing is missing, so re-runs leave the store
 //    byte-identical.
 import { apiVersionOf, type KubeList, type KubeObject, type ResourceType } from '../../kube/types.js';
-import { BackupKeyNotFound, type ResourceStore, type SaveOptions } from '../../store/index.js';
+import type { ResourceStore, SaveOptions } from '../../store/index.js';
 
 /** The List object the original tool stored (`{apiVersion, kind: <Kind>List, metadata, items}`). */
 export function asList<T extends KubeObject>(rt: ResourceType<T>, items: T[]): KubeList<T> {
@@ -56,14 +56,4 @@ export async function recordEntries<V>(
   const merged = { ...value, ...Object.fromEntries(missing) };
   await store.save(key, merged, opts);
   return merged;
-}
-
-/** The stored value, or undefined when nothing was stored under `key`. */
-export async function loadIfPresent<T>(store: ResourceStore, key: string): Promise<T | undefined> {
-  try {
-    return await store.load<T>(key);
-  } catch (err) {
-    if (err instanceof BackupKeyNotFound) return undefined;
-    throw err;
-  }
 }

@@ -70,13 +70,7 @@ export async function scaleDownControlPlane(ctx: JobContext): Promise<void> {
   ctx.logger.info(`[core] scaled ${scaled} of ${found.length} control-plane deployments to 0; waiting`, {
     deployments: found.map((d) => d.metadata.name),
   });
-  await waitForScaledDown(ctx.v3, KUBESPHERE_SYSTEM, CONTROL_PLANE_DEPLOYMENTS, {
-    signal: ctx.signal,
-    logger: ctx.logger,
-    onPoll: (pending) => {
-      ctx.heartbeat({ step: 'scale-down', message: `waiting for ${pending.join(', ') || 'the list'}` });
-    },
-  });
+  await waitForScaledDown(ctx.v3, KUBESPHERE_SYSTEM, CONTROL_PLANE_DEPLOYMENTS, { reporter: ctx });
 }
 
 // ---- 2. detach namespaces from workspaces ------------------------------------------------------

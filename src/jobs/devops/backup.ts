@@ -23,8 +23,7 @@ import { KsUpgradeError } from '../../errors.js';
 import { releaseHistory, type HelmRelease } from '../../helm/release.js';
 import type { ResourceClient } from '../../kube/client.js';
 import { apiVersionOf, type KubeList, type KubeObject, type ResourceType } from '../../kube/types.js';
-import { BackupKeyNotFound } from '../../store/index.js';
-import { backupOnce } from '../patterns.js';
+import { backupOnce, backupStatus, loadBackup, recordAbsent } from '../patterns.js';
 import type { JobContext } from '../types.js';
 import {
   ARGO_NS,
@@ -58,20 +57,11 @@ async function backupList<T extends KubeObject>(
   return list?.items ?? [];
 }
 
-/** Loads a backup, or undefined when there is none. */
-export async function tryLoad<T>(ctx: JobContext, key: string): Promise<T | undefined> {
-  try {
-    return await ctx.store.load<T>(key);
-  } catch (err) {
-    if (err instanceof BackupKeyNotFound) return undefined;
-    throw err;
-  }
-}
-
 /**
  * Backs up a helm release record and its user values (`<C>-<ns>-<name>-release` / `-values`), both
  * encrypted: manifests and values may hold credentials. Already backed up (values key present) →
- * nothing read. Returns false when there is no such release.
+ * nothing read. Returns false when there is no such release; with `optional` that is recorded
+ * (absent records under both keys), otherwise it is the caller's error and nothing is recorded.
  */
 export async function backupRelease(
   ctx: JobContext,
@@ -79,13 +69,22 @@ export async function backupRelease(
   client: ResourceClient,
   namespace: string,
   name: string,
+  options: { optional?: boolean } = {},
 ): Promise<boolean> {
   const valuesKey = keys.values(cluster, namespace, name);
-  if (await ctx.store.exists(valuesKey)) return true;
+  const status = await backupStatus(ctx, valuesKey);
+  if (status !== 'missing') return status === 'taken';
   const history = await releaseHistory(client, namespace, name);
   const record: HelmRelease | undefined =
     history.find((r) => r.release.info.status === 'deployed')?.release ?? history[0]?.release;
-  if (!record) return false;
+  if (!record) {
+    if (options.optional) {
+      const reason = `no helm release ${namespace}/${name} on cluster ${cluster}`;
+      await recordAbsent(ctx, keys.release(cluster, namespace, name), reason);
+      await recordAbsent(ctx, valuesKey, reason);
+    }
+    return false;
+  }
   await ctx.store.saveOnce(keys.release(cluster, namespace, name), record, { sensitive: true });
   await ctx.store.saveOnce(valuesKey, record.config ?? {}, { sensitive: true });
   return true;
@@ -110,8 +109,14 @@ export async function backupJenkinsVolume(
     });
   }
   const volumeName = pvc.spec?.volumeName ?? '';
-  const pv = await backupOnce(ctx, keys.pv(cluster), () =>
-    client.tryGet(PersistentVolumeResource, volumeName),
+  // A missing PV fails the step; it is not recorded as absent, so the retry after the fix reads it.
+  const pv = await backupOnce(
+    ctx,
+    keys.pv(cluster),
+    () => client.tryGet(PersistentVolumeResource, volumeName),
+    {
+      absent: false,
+    },
   );
   if (!pv) {
     throw new DevOpsBackupError(
@@ -156,8 +161,13 @@ export async function backupCluster(ctx: JobContext, target: ClusterTarget): Pro
   }
   step('jenkins volume');
   await backupJenkinsVolume(ctx, c, client);
-  await backupOnce(ctx, keys.jenkinsSecret(c), () =>
-    client.tryGet(SecretResource, JENKINS_WORKLOAD, SYSTEM_NS),
+  await backupOnce(
+    ctx,
+    keys.jenkinsSecret(c),
+    () => client.tryGet(SecretResource, JENKINS_WORKLOAD, SYSTEM_NS),
+    {
+      absent: `Secret ${SYSTEM_NS}/${JENKINS_WORKLOAD} not found on cluster ${c}`,
+    },
   );
 
   step('devops projects');
@@ -179,7 +189,7 @@ export async function backupCluster(ctx: JobContext, target: ClusterTarget): Pro
   });
 
   step('argocd release');
-  if (!(await backupRelease(ctx, c, client, ARGO_NS, ARGO_RELEASE))) {
+  if (!(await backupRelease(ctx, c, client, ARGO_NS, ARGO_RELEASE, { optional: true }))) {
     ctx.logger.info(`cluster ${c}: no ArgoCD release ${ARGO_NS}/${ARGO_RELEASE}, nothing to back up for it`);
     return;
   }
@@ -198,7 +208,9 @@ export async function backupConfigMapToCluster(
   namespace: string,
   name: string,
 ): Promise<boolean> {
-  const cm = await backupOnce(ctx, name, () => ctx.kube.tryGet(ConfigMapResource, name, namespace));
+  const cm = await backupOnce(ctx, name, () => ctx.kube.tryGet(ConfigMapResource, name, namespace), {
+    absent: `ConfigMap ${namespace}/${name} not found`,
+  });
   if (!cm) {
     ctx.logger.warn(`ConfigMap ${namespace}/${name} not found: nothing to keep for the v4 DevOps extension`);
     return false;
@@ -211,33 +223,34 @@ export async function backupConfigMapToCluster(
 }
 
 /**
- * A cluster's backups, as post-upgrade needs them. Deployments and the devops values are required
- * (they exist whenever pre-upgrade backed the cluster up); the rest may be absent.
+ * A cluster's backups, as post-upgrade needs them. A backup that pre-upgrade never took is an
+ * error (MissingBackupError, naming the key and the fix); one recorded as absent (no ArgoCD, no
+ * Jenkins Secret) is undefined. The Deployments and the devops values always exist after a
+ * pre-upgrade of a cluster with DevOps enabled.
  */
 export async function loadClusterBackups(ctx: JobContext, cluster: string): Promise<ClusterBackups> {
-  const need = async <T>(key: string): Promise<T> => {
-    const value = await tryLoad<T>(ctx, key);
-    if (value === undefined) {
-      throw new DevOpsBackupError(`no backup ${key} of cluster ${cluster}`, {
-        hint: `run the devops pre-upgrade on the host first (it backs up every cluster with DevOps enabled, ${cluster} included), then retry`,
-      });
-    }
-    return value;
-  };
-  const deployments = await need<KubeList<Deployment>>(keys.deployments(cluster));
-  const systemValues = await need<Record<string, unknown>>(keys.values(cluster, SYSTEM_NS, SYSTEM_RELEASE));
-  const argocdValues = await tryLoad<Record<string, unknown>>(
+  const deployments = await loadBackup<KubeList<Deployment>>(ctx, keys.deployments(cluster));
+  const systemValues = await loadBackup<Record<string, unknown>>(
+    ctx,
+    keys.values(cluster, SYSTEM_NS, SYSTEM_RELEASE),
+  );
+  if (!deployments || !systemValues) {
+    throw new DevOpsBackupError(`the DevOps backups of cluster ${cluster} are incomplete`, {
+      hint: `an absent record stands where the Deployments or the values of ${SYSTEM_NS}/${SYSTEM_RELEASE} should be; move the devops backups of ${cluster} away and run the devops pre-upgrade on the host again`,
+    });
+  }
+  const argocdValues = await loadBackup<Record<string, unknown>>(
     ctx,
     keys.values(cluster, ARGO_NS, ARGO_RELEASE),
   );
   if (!argocdValues)
-    ctx.logger.warn(`cluster ${cluster}: no ArgoCD values backed up, no agent.argocd override`);
+    ctx.logger.info(`cluster ${cluster}: no ArgoCD values backed up, no agent.argocd override`);
   return {
     deployments: deployments.items,
     systemValues,
     argocdValues,
-    jenkinsPv: await tryLoad<PersistentVolume>(ctx, keys.pv(cluster)),
-    pvcs: (await tryLoad<KubeList<PersistentVolumeClaim>>(ctx, keys.pvcs(cluster)))?.items ?? [],
-    jenkinsSecret: await tryLoad<Secret>(ctx, keys.jenkinsSecret(cluster)),
+    jenkinsPv: await loadBackup<PersistentVolume>(ctx, keys.pv(cluster)),
+    pvcs: (await loadBackup<KubeList<PersistentVolumeClaim>>(ctx, keys.pvcs(cluster)))?.items ?? [],
+    jenkinsSecret: await loadBackup<Secret>(ctx, keys.jenkinsSecret(cluster)),
   };
 }

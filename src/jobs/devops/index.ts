@@ -270,10 +270,7 @@ class DevOpsJob implements UpgradeJob {
     await waitForInstallPlan(ctx.kube, ref.name, {
       timeoutMs: INSTALL_TIMEOUT_MS,
       intervalMs: INSTALL_INTERVAL_MS,
-      signal: ctx.signal,
-      heartbeat: (state) => {
-        ctx.heartbeat({ step: 'wait for InstallPlan', message: state || 'pending' });
-      },
+      reporter: ctx,
     });
   }
 }

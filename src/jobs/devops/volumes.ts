@@ -11,7 +11,7 @@ import {
 import { KsUpgradeError } from '../../errors.js';
 import { releaseHistory } from '../../helm/release.js';
 import { uninstallRelease } from '../../helm/uninstall.js';
-import { sleep } from '../../util/concurrency.js';
+import { notYet, waitFor } from '../../util/wait.js';
 import type { JobContext } from '../types.js';
 import {
   ARGO_NS,
@@ -66,9 +66,6 @@ export async function retainJenkinsVolume(ctx: JobContext, pv: PersistentVolume)
  */
 export async function uninstallV3(ctx: JobContext): Promise<string[]> {
   const done: string[] = [];
-  const progress = (message: string): void => {
-    ctx.heartbeat({ step: 'uninstall', message });
-  };
   const latest = (await releaseHistory(ctx.kube, SYSTEM_NS, SYSTEM_RELEASE))[0]?.release;
   if (latest && latest.chart.metadata.name.startsWith('devops')) {
     ctx.logger.info(`release ${SYSTEM_NS}/${SYSTEM_RELEASE} is already the v4 chart, not uninstalled`);
@@ -80,8 +77,7 @@ export async function uninstallV3(ctx: JobContext): Promise<string[]> {
     const result = await uninstallRelease(ctx.kube, SYSTEM_NS, SYSTEM_RELEASE, {
       wait: true,
       timeoutMs: UNINSTALL_TIMEOUT_MS,
-      signal: ctx.signal,
-      onProgress: progress,
+      reporter: ctx,
     });
     if (result.found) done.push(`${SYSTEM_NS}/${SYSTEM_RELEASE}`);
     ctx.logger.info(`uninstalled ${SYSTEM_NS}/${SYSTEM_RELEASE}`, { deleted: result.deleted.length });
@@ -89,8 +85,7 @@ export async function uninstallV3(ctx: JobContext): Promise<string[]> {
   const argo = await uninstallRelease(ctx.kube, ARGO_NS, ARGO_RELEASE, {
     wait: true,
     timeoutMs: UNINSTALL_TIMEOUT_MS,
-    signal: ctx.signal,
-    onProgress: progress,
+    reporter: ctx,
   });
   if (argo.found) {
     done.push(`${ARGO_NS}/${ARGO_RELEASE}`);
@@ -114,8 +109,8 @@ function newPvcFrom(old: PersistentVolumeClaim): PersistentVolumeClaim {
 /**
  * Re-creates the Jenkins PVC after the uninstall and binds it to the old PV: the PV's claimRef is
  * pointed at the new claim (uid and resourceVersion cleared), then the claim is awaited `Bound`
- * (poll 3 s, up to 300 s). A PVC of that name that already exists (kept by the uninstall, or created
- * by an earlier run) is left as it is.
+ * (poll 3 s, up to 300 s; a PVC still being deleted is awaited as long first). A PVC of that name
+ * that already exists (kept by the uninstall, or created by an earlier run) is left as it is.
  */
 export async function rebindJenkinsPvc(
   ctx: JobContext,
@@ -126,24 +121,26 @@ export async function rebindJenkinsPvc(
   const namespace = old.metadata.namespace ?? SYSTEM_NS;
   const timeoutMs = options.timeoutMs ?? PVC_BIND_TIMEOUT_MS;
   const intervalMs = options.intervalMs ?? PVC_BIND_INTERVAL_MS;
-  const deadline = Date.now() + timeoutMs;
   const existing = await ctx.kube.tryGet(PersistentVolumeClaimResource, name, namespace);
   if (existing && !existing.metadata.deletionTimestamp) {
     ctx.logger.info(`PVC ${namespace}/${name} exists, not re-created`);
     return 'kept';
   }
-  // Still going away (its pods or the pvc-protection finalizer): wait, bounded like the bind.
-  while (await ctx.kube.tryGet(PersistentVolumeClaimResource, name, namespace)) {
-    if (Date.now() > deadline) {
-      throw new JenkinsVolumeError(
-        `PVC ${namespace}/${name} is still being deleted after ${timeoutMs / 1000}s`,
-        {
-          hint: 'check what keeps it (pods of the old Jenkins, finalizers), then retry',
-        },
-      );
-    }
-    ctx.heartbeat({ step: 'rebind jenkins pvc', message: 'waiting for the old PVC to go' });
-    await sleep(intervalMs, ctx.signal);
+  if (existing) {
+    // Still going away (its pods or the pvc-protection finalizer): wait, bounded like the bind.
+    await waitFor(
+      {
+        what: `the old PVC ${namespace}/${name} to be deleted`,
+        timeoutMs,
+        intervalMs,
+        check: async () =>
+          (await ctx.kube.tryGet(PersistentVolumeClaimResource, name, namespace))
+            ? notYet('still being deleted (a pod uses it, or its pvc-protection finalizer is set)')
+            : true,
+        hint: 'check what keeps it (pods of the old Jenkins, finalizers), then retry',
+      },
+      ctx,
+    );
   }
   const { object: pvc } = await ctx.kube.createIfAbsent(PersistentVolumeClaimResource, newPvcFrom(old));
   const pvName = pvc.spec?.volumeName ?? '';
@@ -157,15 +154,19 @@ export async function rebindJenkinsPvc(
       delete ref.resourceVersion;
     });
   }
-  for (;;) {
-    const current = await ctx.kube.get(PersistentVolumeClaimResource, name, namespace);
-    if (current.status?.phase === 'Bound') return 'bound';
-    if (Date.now() > deadline) {
-      throw new JenkinsVolumeError('waiting to new pvc bind to the old pv timeout', {
-        hint: `PVC ${namespace}/${name} is ${current.status?.phase ?? 'Pending'}; check PV ${pvName} (its claimRef must name this PVC without uid) and retry`,
-      });
-    }
-    ctx.heartbeat({ step: 'rebind jenkins pvc', message: current.status?.phase ?? 'Pending' });
-    await sleep(intervalMs, ctx.signal);
-  }
+  await waitFor(
+    {
+      what: `the new PVC ${namespace}/${name} to bind to PV ${pvName || '(none)'}`,
+      timeoutMs,
+      intervalMs,
+      check: async () => {
+        const phase =
+          (await ctx.kube.get(PersistentVolumeClaimResource, name, namespace)).status?.phase ?? 'Pending';
+        return phase === 'Bound' ? true : notYet(`the PVC is ${phase}`);
+      },
+      hint: `check PV ${pvName || '(none)'}: its claimRef must name PVC ${namespace}/${name} without uid (the PV controller of kube-controller-manager binds them); then retry`,
+    },
+    ctx,
+  );
+  return 'bound';
 }

@@ -6,6 +6,7 @@
 // form (label `example.kubesphere.io/version: v4`); rollback restores the v3 originals.
 import { ConfigMapResource, type ConfigMap } from '../../api/core.js';
 import { ccFlag, getClusterConfiguration } from '../../kubesphere/index.js';
+import { backupOnce, loadBackup } from '../patterns.js';
 import type { JobContext, JobFactory, PlannedAction, UpgradeJob } from '../types.js';
 
 const SELECTOR = 'example.kubesphere.io/migrate=true';
@@ -37,9 +38,9 @@ class ExampleJob implements UpgradeJob {
   }
 
   async preUpgrade(ctx: JobContext): Promise<void> {
-    // 1. Back up once. On a retry after a crash, saveOnce returns the first backup (the state
+    // 1. Back up once. On a retry after a crash, backupOnce returns the first backup (the state
     //    before any change) instead of overwriting it with what is left now.
-    const { value: backup } = await ctx.store.saveOnce(BACKUP_KEY, await this.listV3(ctx));
+    const backup = (await backupOnce(ctx, BACKUP_KEY, () => this.listV3(ctx))) ?? [];
     // 2. Act — always, not only when the backup was just written: a crash between steps 1 and 2
     //    must still lead to the deletion on retry. Delete is idempotent.
     for (const cm of backup) {
@@ -50,7 +51,8 @@ class ExampleJob implements UpgradeJob {
   }
 
   async postUpgrade(ctx: JobContext): Promise<void> {
-    const backup = await ctx.store.load<ConfigMap[]>(BACKUP_KEY);
+    // A backup pre-upgrade never took is an error naming the key and the fix, not "nothing to do".
+    const backup = (await loadBackup<ConfigMap[]>(ctx, BACKUP_KEY)) ?? [];
     for (const old of backup) {
       // Create-if-absent: a re-run finds the objects already there and moves on.
       await ctx.v4.createIfAbsent(ConfigMapResource, toV4(old));
@@ -59,7 +61,8 @@ class ExampleJob implements UpgradeJob {
   }
 
   async rollback(ctx: JobContext): Promise<void> {
-    const backup = await ctx.store.load<ConfigMap[]>(BACKUP_KEY).catch(() => []);
+    // In rollback a backup never taken means the change never happened: logged, nothing to undo.
+    const backup = (await loadBackup<ConfigMap[]>(ctx, BACKUP_KEY)) ?? [];
     for (const old of backup) {
       const name = old.metadata.name ?? '';
       // Undo post-upgrade first (a v4 copy may exist), then restore the v3 original.

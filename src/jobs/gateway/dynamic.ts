@@ -19,7 +19,8 @@ import {
 } from './constants.js';
 import { isClusterGateway, isWorkspaceGateway, projectOf, toV2Gateway, v2Name } from './convert.js';
 import { readGatewayConfig } from './upgrade.js';
-import { storedItems, waitUntil } from './util.js';
+import { notYet, waitFor } from '../../util/wait.js';
+import { storedItems } from './util.js';
 
 /** The backed-up v1 Gateway `name`, or an error saying what exists. */
 export async function findBackedUpGateway(ctx: JobContext, name: string | undefined): Promise<GatewayV1> {
@@ -31,7 +32,7 @@ export async function findBackedUpGateway(ctx: JobContext, name: string | undefi
   const gateways = await storedItems<GatewayV1>(ctx, KEYS.gateways);
   if (gateways === undefined) {
     throw new KsUpgradeError(`no v1 Gateways were backed up on cluster ${ctx.cluster.name}`, {
-      hint: 'run the gateway pre-upgrade on this cluster first (it backs up gateway-gateway-cr-list)',
+      hint: `pre-upgrade recorded that gateway.kubesphere.io/v1alpha1 Gateways were not served on ${ctx.cluster.name}: there is no v1 gateway to move here`,
     });
   }
   const gw = gateways.find((g) => g.metadata.name === name);
@@ -153,10 +154,7 @@ export async function dynamicUpgrade(
   const removed = await uninstallRelease(ctx.kube, namespace, `${name}${V3_RELEASE_SUFFIX}`, {
     wait: true,
     timeoutMs,
-    signal: ctx.signal,
-    onProgress: (message) => {
-      ctx.heartbeat({ step: 'uninstall v3 release', message });
-    },
+    reporter: ctx,
   });
   ctx.logger.info(
     removed.found
@@ -171,18 +169,23 @@ export async function dynamicUpgrade(
   const action = await applyV2Gateway(ctx, desired);
   ctx.logger.info(`Gateway ${describeV2(desired)}: ${action}`);
 
-  await waitUntil(
-    ctx,
-    `helm release ${namespace}/${release} of the v4 gateway`,
-    timeoutMs,
-    async () => {
-      const latest = (await releaseHistory(ctx.kube, namespace, release))[0]?.release;
-      return (
-        latest !== undefined &&
-        (latest.chart.metadata.appVersion === INGRESS_NGINX_APP_VERSION || latest.info.status === 'deployed')
-      );
+  await waitFor(
+    {
+      what: `helm release ${namespace}/${release} of the v4 gateway`,
+      timeoutMs,
+      check: async () => {
+        const latest = (await releaseHistory(ctx.kube, namespace, release))[0]?.release;
+        if (!latest) return notYet('no release yet');
+        if (
+          latest.chart.metadata.appVersion === INGRESS_NGINX_APP_VERSION ||
+          latest.info.status === 'deployed'
+        )
+          return true;
+        return notYet(`release is ${latest.info.status}`);
+      },
+      hint: `the gateway extension's controller installs it from Gateway ${namespace}/${release}: check that the gateway extension is installed (InstallPlan gateway) and its controller logs, then retry`,
     },
-    `the gateway extension's controller installs it from Gateway ${namespace}/${release}: check that the gateway extension is installed (InstallPlan gateway) and its controller logs, then retry`,
+    ctx,
   );
   await bindIngresses(ctx, gw, all);
 }

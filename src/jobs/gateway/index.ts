@@ -12,6 +12,7 @@ import type { JobContext, JobFactory, PlannedAction, UpgradeJob } from '../types
 import { GATEWAY_CRD, JOB, KEYS, V3_RELEASE_SUFFIX, type GatewayV1 } from './constants.js';
 import { v2Name } from './convert.js';
 import { dynamicUpgrade } from './dynamic.js';
+import { storedItems } from './util.js';
 import { rollbackGateway } from './rollback.js';
 import {
   createInstallPlan,
@@ -151,11 +152,14 @@ class GatewayJob implements UpgradeJob {
   async postUpgrade(ctx: JobContext): Promise<void> {
     const marker = new DoneMarker(ctx);
     if (await marker.check()) return;
+    // Read first: a missing backup is an error before anything changes. It names the v1 Gateways
+    // the live list may no longer show (their finalizers must be cleared too).
+    const backedUp = (await storedItems<GatewayV1>(ctx, KEYS.gateways)) ?? [];
     const ref = structuredClone(this.ref);
     const host = await onHost(ctx);
     await removePrometheusRule(ctx);
     if (host) await createInstallPlan(ctx, ref);
-    await removeV1Gateways(ctx, this.options.waitTimeoutMs);
+    await removeV1Gateways(ctx, this.options.waitTimeoutMs, backedUp);
     await ensureV2Crd(ctx, ref, this.options.waitTimeoutMs);
     if (host) await syncChart(ctx, ref);
     await marker.mark();

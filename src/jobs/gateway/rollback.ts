@@ -23,7 +23,8 @@ import {
 } from './constants.js';
 import { v2Name } from './convert.js';
 import { serves } from './upgrade.js';
-import { forCreate, loadOptional, removePendingInstallPlan } from '../helpers.js';
+import { forCreate, removePendingInstallPlan } from '../helpers.js';
+import { loadBackup } from '../patterns.js';
 import { storedItems } from './util.js';
 
 /** Ingresses dynamic-upgrade bound to a gateway's class lose it again (only those that had none). */
@@ -49,7 +50,7 @@ async function unbindIngresses(ctx: JobContext, gateways: GatewayV1[]): Promise<
 }
 
 async function restorePrometheusRule(ctx: JobContext): Promise<void> {
-  const rule = await loadOptional<KubeObject>(ctx, KEYS.prometheusRule);
+  const rule = await loadBackup<KubeObject>(ctx, KEYS.prometheusRule, { takenIn: 'post-upgrade' });
   if (!rule) return;
   try {
     const { created } = await ctx.v3.createIfAbsent(PrometheusRuleResource, forCreate(rule));
@@ -70,10 +71,10 @@ async function restoreV1Gateways(ctx: JobContext, gateways: GatewayV1[]): Promis
     return;
   }
   if (!crd) {
-    const backup = await loadOptional<CustomResourceDefinition>(ctx, KEYS.gatewayCrd);
+    const backup = await loadBackup<CustomResourceDefinition>(ctx, KEYS.gatewayCrd);
     if (!backup) return;
     await ctx.v3.createIfAbsent(CustomResourceDefinitionResource, forCreate(backup));
-    await waitForCrdEstablished(ctx.v3, GATEWAY_CRD);
+    await waitForCrdEstablished(ctx.v3, GATEWAY_CRD, { reporter: ctx });
     ctx.logger.info(`CRD ${GATEWAY_CRD} (${V1}) restored`);
   }
   let restored = 0;

@@ -40,7 +40,7 @@ import {
   type StoredList,
 } from './constants.js';
 import { asList } from '../helpers.js';
-import { storedItems, waitUntil } from './util.js';
+import { notYet, waitFor } from '../../util/wait.js';
 
 /** The `gateway` section of the v3 kubesphere.yaml, as pre-upgrade copied it. */
 export interface GatewayConfig {
@@ -131,27 +131,44 @@ export async function preUpgrade(ctx: JobContext): Promise<void> {
   await backupOnce(ctx, KEYS.ingresses, async () =>
     asList('networking.k8s.io/v1', 'Ingress', await ctx.v3.listAll(IngressResource)),
   );
-  await backupOnce(ctx, KEYS.gateways, () => readV1Gateways(ctx));
-  await backupOnce(ctx, KEYS.nginxes, async () => {
-    try {
-      return asList('gateway.kubesphere.io/v1alpha1', 'Nginx', await ctx.v3.listAll(NginxResource));
-    } catch (err) {
-      if (err instanceof NoKindError) return undefined;
-      throw err;
-    }
+  await backupOnce(ctx, KEYS.gateways, () => readV1Gateways(ctx), {
+    absent: `gateway.kubesphere.io/${V1} Gateways are not served`,
   });
+  await backupOnce(
+    ctx,
+    KEYS.nginxes,
+    async () => {
+      try {
+        return asList('gateway.kubesphere.io/v1alpha1', 'Nginx', await ctx.v3.listAll(NginxResource));
+      } catch (err) {
+        if (err instanceof NoKindError) return undefined;
+        throw err;
+      }
+    },
+    { absent: `gateway.kubesphere.io/${V1} Nginxes are not served` },
+  );
   // Only the v1 Gateway CRD is worth keeping (a re-run after post-upgrade finds the v2 one).
-  await backupOnce(ctx, KEYS.gatewayCrd, async () => {
-    const crd = await ctx.v3.tryGet(CustomResourceDefinitionResource, GATEWAY_CRD);
-    return crd && serves(crd, V1) ? crd : undefined;
+  await backupOnce(
+    ctx,
+    KEYS.gatewayCrd,
+    async () => {
+      const crd = await ctx.v3.tryGet(CustomResourceDefinitionResource, GATEWAY_CRD);
+      return crd && serves(crd, V1) ? crd : undefined;
+    },
+    { absent: `no CRD ${GATEWAY_CRD} serving ${V1}` },
+  );
+  await backupOnce(ctx, KEYS.nginxCrd, () => ctx.v3.tryGet(CustomResourceDefinitionResource, NGINX_CRD), {
+    absent: `CRD ${NGINX_CRD} not found`,
   });
-  await backupOnce(ctx, KEYS.nginxCrd, () => ctx.v3.tryGet(CustomResourceDefinitionResource, NGINX_CRD));
 }
 
 /** Post step 1: back up and delete the v3 ingress PrometheusRule (absent or unserved: nothing to do). */
 export async function removePrometheusRule(ctx: JobContext): Promise<void> {
-  const rule = await backupOnce(ctx, KEYS.prometheusRule, () =>
-    ctx.v3.tryGet(PrometheusRuleResource, PROMETHEUS_RULE, MONITORING_NAMESPACE),
+  const rule = await backupOnce(
+    ctx,
+    KEYS.prometheusRule,
+    () => ctx.v3.tryGet(PrometheusRuleResource, PROMETHEUS_RULE, MONITORING_NAMESPACE),
+    { absent: `PrometheusRule ${MONITORING_NAMESPACE}/${PROMETHEUS_RULE} not found (or not served)` },
   );
   if (!rule) return;
   // Always, not only when the backup was just written: a crash in between must not leave it.
@@ -196,7 +213,11 @@ export async function createInstallPlan(ctx: JobContext, base: ExtensionRef): Pr
  * Gateway CRD, then wait until v1alpha1 is no longer served. Nothing to do when the CRD never
  * existed (the original failed here) or is already the v2 one (a re-run must not delete it).
  */
-export async function removeV1Gateways(ctx: JobContext, timeoutMs: number): Promise<void> {
+export async function removeV1Gateways(
+  ctx: JobContext,
+  timeoutMs: number,
+  stored: readonly GatewayV1[],
+): Promise<void> {
   const crd = await ctx.v4.tryGet(CustomResourceDefinitionResource, GATEWAY_CRD);
   if (!crd) {
     ctx.logger.info(`CRD ${GATEWAY_CRD} not found: no v1 gateways to remove`);
@@ -211,7 +232,6 @@ export async function removeV1Gateways(ctx: JobContext, timeoutMs: number): Prom
       hint: `deleting it would delete the v2 Gateways too; migrate or delete the ${V1} objects, drop ${V1} from the CRD, then retry`,
     });
   }
-  const stored = (await storedItems<GatewayV1>(ctx, KEYS.gateways)) ?? [];
   let live: GatewayV1[] = [];
   try {
     live = await ctx.v3.listAll(GatewayV1Resource);
@@ -229,15 +249,17 @@ export async function removeV1Gateways(ctx: JobContext, timeoutMs: number): Prom
   }
   await ctx.v4.delete(CustomResourceDefinitionResource, GATEWAY_CRD);
   ctx.logger.info(`deleted ${targets.size} v1 Gateways and CRD ${GATEWAY_CRD}`);
-  await waitUntil(
-    ctx,
-    `CRD ${GATEWAY_CRD} (${V1}) to be deleted`,
-    timeoutMs,
-    async () => {
-      const now = await ctx.v4.tryGet(CustomResourceDefinitionResource, GATEWAY_CRD);
-      return !now || !serves(now, V1);
+  await waitFor(
+    {
+      what: `CRD ${GATEWAY_CRD} (${V1}) to be deleted`,
+      timeoutMs,
+      check: async () => {
+        const now = await ctx.v4.tryGet(CustomResourceDefinitionResource, GATEWAY_CRD);
+        return !now || !serves(now, V1) ? true : notYet(`it still serves ${V1} (being deleted)`);
+      },
+      hint: `check 'kubectl get crd ${GATEWAY_CRD} -o yaml' (status.conditions) and remove finalizers from remaining ${V1} Gateways, then retry the step`,
     },
-    `check 'kubectl get crd ${GATEWAY_CRD} -o yaml' (status.conditions) and remove finalizers from remaining ${V1} Gateways, then retry the step`,
+    ctx,
   );
 }
 
@@ -248,23 +270,25 @@ export async function removeV1Gateways(ctx: JobContext, timeoutMs: number): Prom
  */
 export async function ensureV2Crd(ctx: JobContext, ref: ExtensionRef, timeoutMs: number): Promise<void> {
   if (!(await ctx.v4.tryGet(CustomResourceDefinitionResource, GATEWAY_CRD))) {
-    const applied = await applyExtensionCrds(ctx.v4, ref, { force: false });
+    const applied = await applyExtensionCrds(ctx.v4, ref, { force: false, reporter: ctx });
     ctx.logger.info(`applied the CRDs of chart ${ref.name}-${ref.version}: ${applied.join(', ') || 'none'}`);
   }
-  await waitUntil(
-    ctx,
-    `gateway.kubesphere.io/${V2} Gateways to be served`,
-    timeoutMs,
-    async () => {
-      try {
-        await ctx.v4.listPage(GatewayResource, { pageSize: 1 });
-        return true;
-      } catch (err) {
-        if (err instanceof NoKindError) return false;
-        throw err;
-      }
+  await waitFor(
+    {
+      what: `gateway.kubesphere.io/${V2} Gateways to be served`,
+      timeoutMs,
+      check: async () => {
+        try {
+          await ctx.v4.listPage(GatewayResource, { pageSize: 1 });
+          return true;
+        } catch (err) {
+          if (err instanceof NoKindError) return notYet(`gateways.gateway.kubesphere.io/${V2} is not served`);
+          throw err;
+        }
+      },
+      hint: `the chart of ${ref.name}-${ref.version} (ConfigMap ${KUBESPHERE_NAMESPACE}/extension-${ref.name}-${ref.version}-chart or the museum) must hold the ${V2} Gateway CRD; on a member, upgrade the host first (it copies the chart), then retry`,
     },
-    `the chart of ${ref.name}-${ref.version} (ConfigMap ${KUBESPHERE_NAMESPACE}/extension-${ref.name}-${ref.version}-chart or the museum) must hold the ${V2} Gateway CRD; on a member, upgrade the host first (it copies the chart), then retry`,
+    ctx,
   );
 }
 

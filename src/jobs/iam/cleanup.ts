@@ -16,7 +16,9 @@ import {
 } from '../../api/v3/index.js';
 import { crdVersions, getCrd, waitForCrdEstablished } from '../../kube/crd.js';
 import { apiVersionOf, type KubeObject, type ResourceType } from '../../kube/types.js';
-import { forEachLimit, sleep } from '../../util/concurrency.js';
+import { forEachLimit } from '../../util/concurrency.js';
+import { WaitTimeoutError, notYet, waitFor } from '../../util/wait.js';
+import { loadBackup } from '../patterns.js';
 import type { JobContext } from '../types.js';
 import {
   ANNOTATION,
@@ -217,21 +219,24 @@ export async function removeKubefedIam(ctx: JobContext, options: IamOptions): Pr
 /** Bounded wait (30 s, 1 s poll, as the original) for the controller's pods to go; not fatal. */
 async function waitForNoPods(ctx: JobContext, selector: string | undefined): Promise<void> {
   if (!selector) return;
-  const deadline = Date.now() + KUBEFED_SCALE_DOWN_TIMEOUT_MS;
-  for (;;) {
-    const pods = await ctx.kube.listAll(PodResource, {
-      namespace: KUBEFED_NAMESPACE,
-      labelSelector: selector,
-    });
-    if (pods.length === 0) return;
-    if (Date.now() >= deadline) {
-      ctx.logger.warn(
-        `${pods.length} ${KUBEFED_CONTROLLER} pod(s) still present after ${KUBEFED_SCALE_DOWN_TIMEOUT_MS / 1000}s; continuing (as the original)`,
-      );
-      return;
-    }
-    ctx.heartbeat({ step: 'kubefed scale-down', message: `${pods.length} pod(s) left` });
-    await sleep(1000, ctx.signal);
+  try {
+    await waitFor(
+      {
+        what: `the ${KUBEFED_CONTROLLER} pods to go`,
+        timeoutMs: KUBEFED_SCALE_DOWN_TIMEOUT_MS,
+        check: async () => {
+          const pods = await ctx.kube.listAll(PodResource, {
+            namespace: KUBEFED_NAMESPACE,
+            labelSelector: selector,
+          });
+          return pods.length === 0 ? true : notYet(`${pods.length} pod(s) left`);
+        },
+      },
+      ctx,
+    );
+  } catch (err) {
+    if (!(err instanceof WaitTimeoutError)) throw err;
+    ctx.logger.warn(`${err.message}; continuing (as the original)`);
   }
 }
 
@@ -280,7 +285,7 @@ export async function undoCleanup(ctx: JobContext): Promise<void> {
       });
       ctx.logger.info(`rollback: re-created CRD ${name}`);
     }
-    const crd = await waitForCrdEstablished(ctx.kube, name, { signal: ctx.signal });
+    const crd = await waitForCrdEstablished(ctx.kube, name, { reporter: ctx });
     const rt = crdType(crd, b.version);
     let n = 0;
     for (const o of b.items) if ((await ctx.kube.createIfAbsent(rt, stripServerFields(o))).created) n++;
@@ -290,11 +295,7 @@ export async function undoCleanup(ctx: JobContext): Promise<void> {
   if (configs.length > 0 && (await getCrd(ctx.kube, FEDERATED_TYPE_CONFIG_CRD))) {
     await recreate(ctx, configs, 'FederatedTypeConfig(s)');
   }
-  const controller = await loadOr<{ replicas: number } | undefined>(
-    ctx.store,
-    KEYS.kubefedController,
-    undefined,
-  );
+  const controller = await loadBackup<{ replicas: number }>(ctx, KEYS.kubefedController);
   if (controller && (await ctx.kube.tryGet(DeploymentResource, KUBEFED_CONTROLLER, KUBEFED_NAMESPACE))) {
     const { changed } = await ctx.kube.mutate(
       DeploymentResource,

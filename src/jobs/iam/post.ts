@@ -7,6 +7,7 @@ import { getCrd, waitForCrdEstablished } from '../../kube/crd.js';
 import { isAbsent } from '../../kube/errors.js';
 import { apiVersionOf, type KubeObject, type ResourceType } from '../../kube/types.js';
 import { forEachLimit } from '../../util/concurrency.js';
+import { loadBackup } from '../patterns.js';
 import type { JobContext } from '../types.js';
 import {
   ANNOTATION,
@@ -214,7 +215,7 @@ export async function deleteRoleBases(ctx: JobContext, options: IamOptions): Pro
 
 /** Undo of steps 3, 2, 1. */
 export async function undoPost(ctx: JobContext): Promise<void> {
-  const bases = await loadOr<RoleBasesBackup | undefined>(ctx.store, KEYS.roleBases, undefined);
+  const bases = await loadBackup<RoleBasesBackup>(ctx, KEYS.roleBases);
   if (bases) {
     // post-upgrade's CRD deletion may still be finishing: objects cannot be created until it has.
     await waitUntilNotTerminating(ctx, RESOURCE.roleBase);
@@ -227,7 +228,7 @@ export async function undoPost(ctx: JobContext): Promise<void> {
       });
       ctx.logger.info(`rollback: re-created CRD ${RESOURCE.roleBase}`);
     }
-    await waitForCrdEstablished(ctx.kube, RESOURCE.roleBase, { signal: ctx.signal });
+    await waitForCrdEstablished(ctx.kube, RESOURCE.roleBase, { reporter: ctx });
     for (const o of bases.items) await ctx.kube.createIfAbsent(RoleBaseResource, stripServerFields(o));
   }
 

@@ -19,6 +19,7 @@ import {
 import { isAbsent } from '../../kube/errors.js';
 import type { ResourceType } from '../../kube/types.js';
 import { isRecord } from '../../util/object.js';
+import { loadBackup } from '../patterns.js';
 import type { JobContext } from '../types.js';
 import {
   ANNOTATION,
@@ -29,7 +30,7 @@ import {
   KUBESPHERE_NAMESPACE,
   LABEL,
 } from './constants.js';
-import { backupUnion, loadOr, loadUnion } from './util.js';
+import { backupUnion, loadUnion } from './util.js';
 
 /** What prepare-upgrade sets on every adopted object. */
 const ADOPTION = {
@@ -285,7 +286,7 @@ export async function undoPrepare(ctx: JobContext): Promise<void> {
   }
 
   // Step 2.
-  const admin = await loadOr<AdminBindingBackup | undefined>(ctx.store, KEYS.adminBinding, undefined);
+  const admin = await loadBackup<AdminBindingBackup>(ctx, KEYS.adminBinding);
   if (admin) {
     if (!admin.existed) {
       await ctx.kube.delete(GlobalRoleBindingResource, 'admin');

@@ -7,7 +7,7 @@ import type { KubeObject, ResourceType } from '../../kube/types.js';
 import { BackupKeyNotFound, type ResourceStore } from '../../store/index.js';
 import type { JobContext } from '../types.js';
 import { getCrd } from '../../kube/crd.js';
-import { sleep } from '../../util/concurrency.js';
+import { notYet, waitFor } from '../../util/wait.js';
 
 /** A step failed for some objects; every failure is listed, none is swallowed. */
 export class IamStepError extends KsUpgradeError {}
@@ -189,16 +189,15 @@ export function unixNow(): number {
  * objects, and "deleted" should mean gone when the step reports success.
  */
 export async function waitUntilNotTerminating(ctx: JobContext, name: string): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const crd = await getCrd(ctx.kube, name);
-    if (!crd?.metadata.deletionTimestamp) return;
-    if (Date.now() >= deadline) {
-      throw new IamStepError(`CRD ${name} is still being deleted after 60 s`, {
-        hint: `check 'kubectl get ${name}' for objects whose finalizers block the deletion, then run the phase again`,
-      });
-    }
-    ctx.heartbeat({ step: ctx.phase, message: `waiting for CRD ${name} to finish deleting` });
-    await sleep(500, ctx.signal);
-  }
+  await waitFor(
+    {
+      what: `CRD ${name} to finish deleting`,
+      timeoutMs: 60_000,
+      intervalMs: 500,
+      check: async () =>
+        (await getCrd(ctx.kube, name))?.metadata.deletionTimestamp ? notYet('still terminating') : true,
+      hint: `check 'kubectl get ${name}' for objects whose finalizers block the deletion, then run the phase again`,
+    },
+    ctx,
+  );
 }

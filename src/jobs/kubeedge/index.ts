@@ -19,6 +19,7 @@ import {
   ccEnabled,
   extensionValues,
   hasConfiguredPlacement,
+  loadBackup,
   onHost,
   setIfAbsent,
   valuesText,
@@ -29,7 +30,6 @@ import {
   checkKnownOptions,
   checkRerun,
   forCreate,
-  loadOptional,
   removePendingInstallPlan,
   type StoredList,
 } from '../helpers.js';
@@ -175,7 +175,7 @@ class KubeedgeJob implements UpgradeJob {
       { sensitive: true },
     );
     // Every run until the job is done: an absent release is not an error.
-    const { found } = await uninstallRelease(ctx.kube, KUBEEDGE_NAMESPACE, RELEASE, { signal: ctx.signal });
+    const { found } = await uninstallRelease(ctx.kube, KUBEEDGE_NAMESPACE, RELEASE, { reporter: ctx });
     if (found) ctx.logger.info(`helm release ${KUBEEDGE_NAMESPACE}/${RELEASE} uninstalled`);
   }
 
@@ -183,19 +183,15 @@ class KubeedgeJob implements UpgradeJob {
     const marker = new DoneMarker(ctx);
     if (await marker.check()) return;
     if (await onHost(ctx)) {
+      // Loaded first: a missing backup is an error before anything changes, not "nothing to
+      // restore" after the install — edge nodes trust the old CA and tokens.
+      const configMaps =
+        (await loadBackup<StoredList<ConfigMap>>(ctx, KUBEEDGE_KEYS.configMaps))?.items ?? [];
+      const secrets = (await loadBackup<StoredList<Secret>>(ctx, KUBEEDGE_KEYS.secrets))?.items ?? [];
       const ref = kubeedgeInstallPlanRef(await getClusterConfiguration(ctx.v3), this.ref);
       const { action } = await ensureInstallPlan(ctx.v4, ref, { logger: ctx.logger, assumeHost: true });
       ctx.logger.info(`InstallPlan ${ref.name}: ${action}`);
-      await waitForInstallPlan(ctx.v4, ref.name, {
-        timeoutMs: this.options.installTimeoutMs,
-        signal: ctx.signal,
-        heartbeat: (state) => {
-          ctx.heartbeat({ step: `wait for InstallPlan ${ref.name}`, message: state || 'pending' });
-        },
-      });
-      const configMaps =
-        (await loadOptional<StoredList<ConfigMap>>(ctx, KUBEEDGE_KEYS.configMaps))?.items ?? [];
-      const secrets = (await loadOptional<StoredList<Secret>>(ctx, KUBEEDGE_KEYS.secrets))?.items ?? [];
+      await waitForInstallPlan(ctx.v4, ref.name, { timeoutMs: this.options.installTimeoutMs, reporter: ctx });
       await restore(ctx, ConfigMapResource, configMaps);
       await restore(ctx, SecretResource, secrets);
     }
@@ -208,11 +204,10 @@ class KubeedgeJob implements UpgradeJob {
    */
   async rollback(ctx: JobContext): Promise<void> {
     await removePendingInstallPlan(ctx, this.ref.name);
-    for (const cm of (await loadOptional<StoredList<ConfigMap>>(ctx, KUBEEDGE_KEYS.configMaps))?.items ??
-      []) {
+    for (const cm of (await loadBackup<StoredList<ConfigMap>>(ctx, KUBEEDGE_KEYS.configMaps))?.items ?? []) {
       await ctx.v3.createIfAbsent(ConfigMapResource, forCreate(cm));
     }
-    for (const s of (await loadOptional<StoredList<Secret>>(ctx, KUBEEDGE_KEYS.secrets))?.items ?? []) {
+    for (const s of (await loadBackup<StoredList<Secret>>(ctx, KUBEEDGE_KEYS.secrets))?.items ?? []) {
       await ctx.v3.createIfAbsent(SecretResource, forCreate(s));
     }
   }

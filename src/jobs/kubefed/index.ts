@@ -10,13 +10,12 @@ import type { ExtensionRef } from '../../config/types.js';
 import { ValidationError } from '../../errors.js';
 import { ensureInstallPlan } from '../../extensions/index.js';
 import type { KubeObject } from '../../kube/types.js';
-import { backupOnce, onHost } from '../patterns.js';
+import { backupOnce, loadBackup, onHost } from '../patterns.js';
 import type { JobContext, JobFactory, PlannedAction, UpgradeJob } from '../types.js';
 import {
   asList,
   checkKnownOptions,
   forCreate,
-  loadOptional,
   removePendingInstallPlan,
   type StoredList,
 } from '../helpers.js';
@@ -184,7 +183,8 @@ class KubefedJob implements UpgradeJob {
    */
   async rollback(ctx: JobContext): Promise<void> {
     await removePendingInstallPlan(ctx, this.ref.name);
-    const metadata = (await loadOptional<Metadata>(ctx, KUBEFED_KEYS.metadata)) ?? {};
+    const metadata =
+      (await loadBackup<Metadata>(ctx, KUBEFED_KEYS.metadata, { takenIn: 'post-upgrade' })) ?? {};
     for (const [name, meta] of Object.entries(metadata)) {
       if (!(await ctx.v4.tryGet(FederatedTypeConfigResource, name, KUBEFED_NAMESPACE))) continue;
       await ctx.v4.mutate(FederatedTypeConfigResource, name, KUBEFED_NAMESPACE, (obj) => {
@@ -194,7 +194,7 @@ class KubefedJob implements UpgradeJob {
         else delete obj.metadata.annotations;
       });
     }
-    const removed = (await loadOptional<StoredList<KubeObject>>(ctx, KUBEFED_KEYS.removed))?.items ?? [];
+    const removed = (await loadBackup<StoredList<KubeObject>>(ctx, KUBEFED_KEYS.removed))?.items ?? [];
     for (const f of removed) await ctx.v3.createIfAbsent(FederatedTypeConfigResource, forCreate(f));
   }
 }

@@ -17,15 +17,9 @@ import { ValidationError } from '../../errors.js';
 import { ensureInstallPlan } from '../../extensions/index.js';
 import type { KubeObject, ResourceType } from '../../kube/types.js';
 import { getClusterConfiguration } from '../../kubesphere/index.js';
-import { DoneMarker, backupOnce, ccEnabled, onHost, placementFromClusters } from '../patterns.js';
+import { DoneMarker, backupOnce, ccEnabled, loadBackup, onHost, placementFromClusters } from '../patterns.js';
 import type { JobContext, JobFactory, PlannedAction, UpgradeJob } from '../types.js';
-import {
-  checkKnownOptions,
-  checkRerun,
-  forCreate,
-  loadOptional,
-  removePendingInstallPlan,
-} from '../helpers.js';
+import { checkKnownOptions, checkRerun, forCreate, removePendingInstallPlan } from '../helpers.js';
 
 const JOB = 'metrics-server';
 const NS = 'kube-system';
@@ -89,7 +83,9 @@ class MetricsServerJob implements UpgradeJob {
   async preUpgrade(ctx: JobContext): Promise<void> {
     if (!enabled(await getClusterConfiguration(ctx.v3))) return;
     for (const t of METRICS_SERVER_OBJECTS) {
-      await backupOnce(ctx, metricsServerKey(t), () => ctx.v3.tryGet(t.rt, t.name, ns(t)));
+      await backupOnce(ctx, metricsServerKey(t), () => ctx.v3.tryGet(t.rt, t.name, ns(t)), {
+        absent: `${t.rt.kind} ${t.namespace ? `${t.namespace}/` : ''}${t.name} not found`,
+      });
     }
   }
 
@@ -119,7 +115,7 @@ class MetricsServerJob implements UpgradeJob {
     await removePendingInstallPlan(ctx, this.ref.name);
     // Dependencies first: the APIService last, once its Service exists again.
     for (const t of [...METRICS_SERVER_OBJECTS].reverse()) {
-      const backup = await loadOptional<KubeObject>(ctx, metricsServerKey(t));
+      const backup = await loadBackup<KubeObject>(ctx, metricsServerKey(t));
       if (!backup) continue;
       const { created } = await ctx.v4.createIfAbsent(t.rt, withoutClusterIP(forCreate(backup)));
       if (created) ctx.logger.info(`${t.rt.kind} ${t.name} restored`);

@@ -18,21 +18,22 @@ import {
   type ClusterConfiguration,
 } from '../../api/v3/index.js';
 import type { ExtensionRef } from '../../config/types.js';
-import { KsUpgradeError, ValidationError } from '../../errors.js';
+import { ValidationError } from '../../errors.js';
 import { ensureInstallPlan } from '../../extensions/index.js';
 import { waitForCrdEstablished } from '../../kube/crd.js';
 import { NoKindError } from '../../kube/errors.js';
 import type { KubeObject, OwnerReference, ResourceType } from '../../kube/types.js';
 import { listClusters } from '../../kubesphere/clusters.js';
 import { getClusterConfiguration } from '../../kubesphere/index.js';
-import { sleep } from '../../util/concurrency.js';
 import { getPath } from '../../util/object.js';
+import { notYet, waitFor } from '../../util/wait.js';
 import {
   DoneMarker,
   backupOnce,
   clustersWhere,
   extensionValues,
   hasConfiguredPlacement,
+  loadBackup,
   onHost,
   setIfAbsent,
   valuesText,
@@ -43,7 +44,6 @@ import {
   checkKnownOptions,
   checkRerun,
   forCreate,
-  loadOptional,
   removePendingInstallPlan,
   type StoredList,
 } from '../helpers.js';
@@ -155,28 +155,53 @@ async function listOrUndefined<T extends KubeObject>(
 }
 
 async function preUpgrade(ctx: JobContext): Promise<void> {
-  await backupOnce(ctx, NETWORK_KEYS.webhook, () =>
-    ctx.v3.tryGet(ValidatingWebhookConfigurationResource, WEBHOOK),
+  const notServed = (rt: ResourceType) => ({
+    absent: `${rt.plural}.${rt.group}/${rt.version} is not served`,
+  });
+  await backupOnce(
+    ctx,
+    NETWORK_KEYS.webhook,
+    () => ctx.v3.tryGet(ValidatingWebhookConfigurationResource, WEBHOOK),
+    { absent: `ValidatingWebhookConfiguration ${WEBHOOK} not found` },
   );
   for (const name of CRDS) {
-    await backupOnce(ctx, NETWORK_KEYS.crds[name] ?? '', () =>
-      ctx.v3.tryGet(CustomResourceDefinitionResource, name),
+    await backupOnce(
+      ctx,
+      NETWORK_KEYS.crds[name] ?? '',
+      () => ctx.v3.tryGet(CustomResourceDefinitionResource, name),
+      { absent: `CRD ${name} not found` },
     );
   }
-  await backupOnce(ctx, NETWORK_KEYS.ksIPPools, () =>
-    listOrUndefined(ctx, KsIPPoolResource, KS_API_VERSION, 'IPPool'),
+  await backupOnce(
+    ctx,
+    NETWORK_KEYS.ksIPPools,
+    () => listOrUndefined(ctx, KsIPPoolResource, KS_API_VERSION, 'IPPool'),
+    notServed(KsIPPoolResource),
   );
-  await backupOnce(ctx, NETWORK_KEYS.calicoIPPools, () =>
-    listOrUndefined(ctx, CalicoIPPoolResource, 'crd.projectcalico.org/v1', 'IPPool'),
+  await backupOnce(
+    ctx,
+    NETWORK_KEYS.calicoIPPools,
+    () => listOrUndefined(ctx, CalicoIPPoolResource, 'crd.projectcalico.org/v1', 'IPPool'),
+    notServed(CalicoIPPoolResource),
   );
-  await backupOnce(ctx, NETWORK_KEYS.networkPolicies, () =>
-    listOrUndefined(ctx, NetworkPolicyResource, 'networking.k8s.io/v1', 'NetworkPolicy'),
+  await backupOnce(
+    ctx,
+    NETWORK_KEYS.networkPolicies,
+    () => listOrUndefined(ctx, NetworkPolicyResource, 'networking.k8s.io/v1', 'NetworkPolicy'),
+    notServed(NetworkPolicyResource),
   );
-  await backupOnce(ctx, NETWORK_KEYS.workspaceTemplates, () =>
-    listOrUndefined(ctx, WorkspaceTemplateResource, 'tenant.kubesphere.io/v1alpha2', 'WorkspaceTemplate'),
+  await backupOnce(
+    ctx,
+    NETWORK_KEYS.workspaceTemplates,
+    () =>
+      listOrUndefined(ctx, WorkspaceTemplateResource, 'tenant.kubesphere.io/v1alpha2', 'WorkspaceTemplate'),
+    notServed(WorkspaceTemplateResource),
   );
-  await backupOnce(ctx, NETWORK_KEYS.namespaceNetworkPolicies, () =>
-    listOrUndefined(ctx, NamespaceNetworkPolicyResource, KS_API_VERSION, 'NamespaceNetworkPolicy'),
+  await backupOnce(
+    ctx,
+    NETWORK_KEYS.namespaceNetworkPolicies,
+    () => listOrUndefined(ctx, NamespaceNetworkPolicyResource, KS_API_VERSION, 'NamespaceNetworkPolicy'),
+    notServed(NamespaceNetworkPolicyResource),
   );
 }
 
@@ -197,8 +222,8 @@ async function upgradeIPPools(ctx: JobContext): Promise<void> {
     }
   } catch (err) {
     if (!(err instanceof NoKindError)) throw err;
-    // A re-run after the CRD went: the annotations come from the pre-upgrade backup.
-    ksPools = (await loadOptional<StoredList<IPPool>>(ctx, NETWORK_KEYS.ksIPPools))?.items ?? [];
+    // A re-run after the CRD went: the annotations come from the pre-upgrade backup (missing: an error).
+    ksPools = (await loadBackup<StoredList<IPPool>>(ctx, NETWORK_KEYS.ksIPPools))?.items ?? [];
   }
   const annotationsByName = new Map(
     ksPools.map((p) => [p.metadata.name ?? '', p.metadata.annotations ?? {}]),
@@ -241,16 +266,16 @@ async function upgradeNamespaceNetworkPolicies(ctx: JobContext): Promise<void> {
 
 /** Waits, bounded, until the v4 controller has created at least one Cluster object. */
 async function waitForClusters(ctx: JobContext, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while ((await listClusters(ctx.kube)).length === 0) {
-    if (Date.now() >= deadline) {
-      throw new KsUpgradeError(`no Cluster object after ${Math.round(timeoutMs / 1000)}s`, {
-        hint: 'KubeSphere v4 ks-controller-manager creates the host Cluster object: check that it runs, then retry (or raise jobs.network.dynamicOptions.clusterWaitSeconds)',
-      });
-    }
-    ctx.heartbeat({ step: 'wait for a Cluster object' });
-    await sleep(Math.min(5000, Math.max(200, timeoutMs / 10)), ctx.signal);
-  }
+  await waitFor(
+    {
+      what: 'the host Cluster object (created by KubeSphere v4 ks-controller-manager)',
+      timeoutMs,
+      intervalMs: Math.min(5000, Math.max(200, timeoutMs / 10)),
+      check: async () => ((await listClusters(ctx.kube)).length > 0 ? true : notYet('no Cluster object yet')),
+      hint: 'KubeSphere v4 ks-controller-manager creates the host Cluster object: check that it runs, then retry (or raise jobs.network.dynamicOptions.clusterWaitSeconds)',
+    },
+    ctx,
+  );
 }
 
 /** The extensionRef of the InstallPlan: placement and the two feature flags from every cluster's cc. */
@@ -347,17 +372,17 @@ class NetworkJob implements UpgradeJob {
   async rollback(ctx: JobContext): Promise<void> {
     await removePendingInstallPlan(ctx, this.ref.name);
     for (const name of CRDS) {
-      const crd = await loadOptional<CustomResourceDefinition>(ctx, NETWORK_KEYS.crds[name] ?? '');
+      const crd = await loadBackup<CustomResourceDefinition>(ctx, NETWORK_KEYS.crds[name] ?? '');
       if (crd && (await ctx.v4.createIfAbsent(CustomResourceDefinitionResource, forCreate(crd))).created) {
         ctx.logger.info(`CRD ${name} restored`);
       }
     }
-    const pools = (await loadOptional<StoredList<IPPool>>(ctx, NETWORK_KEYS.ksIPPools))?.items ?? [];
+    const pools = (await loadBackup<StoredList<IPPool>>(ctx, NETWORK_KEYS.ksIPPools))?.items ?? [];
     if (pools.length > 0) {
-      await waitForCrdEstablished(ctx.v4, 'ippools.network.kubesphere.io');
+      await waitForCrdEstablished(ctx.v4, 'ippools.network.kubesphere.io', { reporter: ctx });
       for (const pool of pools) await ctx.v3.createIfAbsent(KsIPPoolResource, forCreate(pool));
     }
-    const webhook = await loadOptional<WebhookConfiguration>(ctx, NETWORK_KEYS.webhook);
+    const webhook = await loadBackup<WebhookConfiguration>(ctx, NETWORK_KEYS.webhook);
     if (webhook) await ctx.v4.createIfAbsent(ValidatingWebhookConfigurationResource, forCreate(webhook));
   }
 }

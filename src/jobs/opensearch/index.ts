@@ -4,7 +4,7 @@
 // missing `opensearch_enabled` key), and they are taken once — a re-run after the releases were
 // uninstalled keeps "installed" instead of recording "not installed". Docs: docs/jobs/opensearch.md.
 import type { ExtensionRef } from '../../config/types.js';
-import { KsUpgradeError, ValidationError } from '../../errors.js';
+import { ValidationError } from '../../errors.js';
 import { ensureInstallPlan } from '../../extensions/index.js';
 import { releaseNames } from '../../helm/release.js';
 import { uninstallRelease } from '../../helm/uninstall.js';
@@ -14,6 +14,7 @@ import {
   extensionValues,
   hasConfiguredPlacement,
   hostClusterNames,
+  loadBackupRaw,
   onHost,
   valuesText,
 } from '../patterns.js';
@@ -71,14 +72,10 @@ async function recordFlags(ctx: JobContext): Promise<boolean> {
   return writeFlagOnce(ctx, OPENSEARCH_KEYS.enabled, true);
 }
 
+/** A flag pre-upgrade recorded; missing, a MissingBackupError names the key and the fix. */
 async function requireFlag(ctx: JobContext, key: string): Promise<boolean> {
-  const flag = await readFlag(ctx, key);
-  if (flag === undefined) {
-    throw new KsUpgradeError(`${key} not found in the ${JOB} backups of cluster ${ctx.cluster.name}`, {
-      hint: 'run the opensearch pre-upgrade on the host first: it records which OpenSearch parts v3 had',
-    });
-  }
-  return flag;
+  const raw = await loadBackupRaw(ctx, key);
+  return raw !== undefined && Buffer.from(raw).toString('utf8').trim() === 'true';
 }
 
 /** The InstallPlan's ref: placement on the host; curator/dashboards as v3 had them unless configured. */
@@ -137,7 +134,7 @@ class OpensearchJob implements UpgradeJob {
     if (await readFlag(ctx, OPENSEARCH_KEYS.dashboards)) releases.push(DASHBOARD);
     for (const name of releases) {
       ctx.heartbeat({ step: 'uninstall', message: name });
-      const { found } = await uninstallRelease(ctx.kube, LOGGING_NAMESPACE, name, { signal: ctx.signal });
+      const { found } = await uninstallRelease(ctx.kube, LOGGING_NAMESPACE, name, { reporter: ctx });
       if (found) ctx.logger.info(`helm release ${LOGGING_NAMESPACE}/${name} uninstalled`);
     }
   }

@@ -18,15 +18,9 @@ import { ensureInstallPlan } from '../../extensions/index.js';
 import { waitForCrdEstablished } from '../../kube/crd.js';
 import type { KubeObject, ResourceType } from '../../kube/types.js';
 import { getClusterConfiguration } from '../../kubesphere/index.js';
-import { DoneMarker, backupOnce, ccEnabled, onHost, placementFromClusters } from '../patterns.js';
+import { DoneMarker, backupOnce, ccEnabled, loadBackup, onHost, placementFromClusters } from '../patterns.js';
 import type { JobContext, JobFactory, PlannedAction, UpgradeJob } from '../types.js';
-import {
-  checkKnownOptions,
-  checkRerun,
-  forCreate,
-  loadOptional,
-  removePendingInstallPlan,
-} from '../helpers.js';
+import { checkKnownOptions, checkRerun, forCreate, removePendingInstallPlan } from '../helpers.js';
 
 const JOB = 'servicemesh';
 const ISTIO = 'istio-system';
@@ -90,22 +84,32 @@ const nsOf = (rt: ResourceType) => (rt.namespaced ? ISTIO : undefined);
 
 async function clean(ctx: JobContext): Promise<void> {
   for (const t of SERVICEMESH_OBJECTS) {
-    const obj = await backupOnce(ctx, servicemeshKey(t.name, t.kind), () =>
-      ctx.v3.tryGet(t.rt, t.name, nsOf(t.rt)),
+    const obj = await backupOnce(
+      ctx,
+      servicemeshKey(t.name, t.kind),
+      () => ctx.v3.tryGet(t.rt, t.name, nsOf(t.rt)),
+      {
+        absent: `${t.kind} ${t.name} not found`,
+      },
     );
     // Always — whether or not the backup was just written.
     if (obj && (await ctx.v3.delete(t.rt, t.name, nsOf(t.rt))))
       ctx.logger.info(`${t.kind} ${t.name} deleted`);
   }
   for (const cr of SERVICEMESH_CRS) {
-    const obj = await backupOnce(ctx, cr.key, () => ctx.v3.tryGet(cr.rt, cr.name, ISTIO));
+    const obj = await backupOnce(ctx, cr.key, () => ctx.v3.tryGet(cr.rt, cr.name, ISTIO), {
+      absent: `${cr.rt.kind} ${ISTIO}/${cr.name} not found (or not served)`,
+    });
     if (obj && (await ctx.v3.delete(cr.rt, cr.name, ISTIO, { clearFinalizers: true }))) {
       ctx.logger.info(`${cr.rt.kind} ${ISTIO}/${cr.name} deleted`);
     }
   }
   for (const name of SERVICEMESH_CRDS) {
-    const crd = await backupOnce(ctx, servicemeshKey(name, 'CustomResourceDefinition'), () =>
-      ctx.v3.tryGet(CustomResourceDefinitionResource, name),
+    const crd = await backupOnce(
+      ctx,
+      servicemeshKey(name, 'CustomResourceDefinition'),
+      () => ctx.v3.tryGet(CustomResourceDefinitionResource, name),
+      { absent: `CRD ${name} not found` },
     );
     if (crd && (await ctx.v4.delete(CustomResourceDefinitionResource, name)))
       ctx.logger.info(`CRD ${name} deleted`);
@@ -168,21 +172,24 @@ class ServicemeshJob implements UpgradeJob {
   async rollback(ctx: JobContext): Promise<void> {
     await removePendingInstallPlan(ctx, this.ref.name);
     for (const name of SERVICEMESH_CRDS) {
-      const crd = await loadOptional<CustomResourceDefinition>(
+      const crd = await loadBackup<CustomResourceDefinition>(
         ctx,
         servicemeshKey(name, 'CustomResourceDefinition'),
+        { takenIn: 'post-upgrade' },
       );
       if (!crd) continue;
       await ctx.v4.createIfAbsent(CustomResourceDefinitionResource, forCreate(crd));
-      await waitForCrdEstablished(ctx.v4, name);
+      await waitForCrdEstablished(ctx.v4, name, { reporter: ctx });
     }
     for (const cr of SERVICEMESH_CRS) {
-      const obj = await loadOptional<KubeObject>(ctx, cr.key);
+      const obj = await loadBackup<KubeObject>(ctx, cr.key, { takenIn: 'post-upgrade' });
       if (obj) await ctx.v3.createIfAbsent(cr.rt, forCreate(obj));
     }
     let restored = 0;
     for (const t of SERVICEMESH_OBJECTS) {
-      const obj = await loadOptional<KubeObject>(ctx, servicemeshKey(t.name, t.kind));
+      const obj = await loadBackup<KubeObject>(ctx, servicemeshKey(t.name, t.kind), {
+        takenIn: 'post-upgrade',
+      });
       if (obj && (await ctx.v3.createIfAbsent(t.rt, forCreate(obj))).created) restored++;
     }
     ctx.logger.info(`restored ${restored} service mesh objects`);

@@ -14,15 +14,9 @@ import { ValidationError } from '../../errors.js';
 import { ensureInstallPlan } from '../../extensions/index.js';
 import { uninstallRelease } from '../../helm/uninstall.js';
 import { listClusters } from '../../kubesphere/clusters.js';
-import { DoneMarker, backupOnce, hasConfiguredPlacement, onHost } from '../patterns.js';
+import { DoneMarker, backupOnce, hasConfiguredPlacement, loadBackup, onHost } from '../patterns.js';
 import type { JobContext, JobFactory, PlannedAction, UpgradeJob } from '../types.js';
-import {
-  checkKnownOptions,
-  checkRerun,
-  forCreate,
-  loadOptional,
-  removePendingInstallPlan,
-} from '../helpers.js';
+import { checkKnownOptions, checkRerun, forCreate, removePendingInstallPlan } from '../helpers.js';
 
 const JOB = 'storage-utils';
 const NS = 'kube-system';
@@ -73,8 +67,11 @@ class StorageUtilsJob implements UpgradeJob {
   }
 
   async preUpgrade(ctx: JobContext): Promise<void> {
-    await backupOnce(ctx, STORAGE_UTILS_KEYS.snapshotController, () =>
-      ctx.v3.tryGet(StatefulSetResource, SNAPSHOT_CONTROLLER, NS),
+    await backupOnce(
+      ctx,
+      STORAGE_UTILS_KEYS.snapshotController,
+      () => ctx.v3.tryGet(StatefulSetResource, SNAPSHOT_CONTROLLER, NS),
+      { absent: `StatefulSet ${NS}/${SNAPSHOT_CONTROLLER} not found` },
     );
   }
 
@@ -88,10 +85,13 @@ class StorageUtilsJob implements UpgradeJob {
       });
       if (changed) ctx.logger.info(`CRD ${name} labelled ${SERVED_LABEL}=true`);
     }
-    const { found } = await uninstallRelease(ctx.kube, NS, SNAPSHOT_CONTROLLER, { signal: ctx.signal });
+    const { found } = await uninstallRelease(ctx.kube, NS, SNAPSHOT_CONTROLLER, { reporter: ctx });
     if (found) ctx.logger.info(`helm release ${NS}/${SNAPSHOT_CONTROLLER} uninstalled`);
-    await backupOnce(ctx, STORAGE_UTILS_KEYS.webhook, () =>
-      ctx.v4.tryGet(ValidatingWebhookConfigurationResource, WEBHOOK),
+    await backupOnce(
+      ctx,
+      STORAGE_UTILS_KEYS.webhook,
+      () => ctx.v4.tryGet(ValidatingWebhookConfigurationResource, WEBHOOK),
+      { absent: `ValidatingWebhookConfiguration ${WEBHOOK} not found` },
     );
     await ctx.v4.delete(ValidatingWebhookConfigurationResource, WEBHOOK);
     if (await onHost(ctx)) {
@@ -116,9 +116,11 @@ class StorageUtilsJob implements UpgradeJob {
    */
   async rollback(ctx: JobContext): Promise<void> {
     await removePendingInstallPlan(ctx, this.ref.name);
-    const webhook = await loadOptional<WebhookConfiguration>(ctx, STORAGE_UTILS_KEYS.webhook);
+    const webhook = await loadBackup<WebhookConfiguration>(ctx, STORAGE_UTILS_KEYS.webhook, {
+      takenIn: 'post-upgrade',
+    });
     if (webhook) await ctx.v4.createIfAbsent(ValidatingWebhookConfigurationResource, forCreate(webhook));
-    const sts = await loadOptional<StatefulSet>(ctx, STORAGE_UTILS_KEYS.snapshotController);
+    const sts = await loadBackup<StatefulSet>(ctx, STORAGE_UTILS_KEYS.snapshotController);
     if (sts && (await ctx.v3.createIfAbsent(StatefulSetResource, forCreate(sts))).created) {
       ctx.logger.info(`StatefulSet ${NS}/${SNAPSHOT_CONTROLLER} restored`);
     }

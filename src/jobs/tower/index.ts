@@ -12,9 +12,9 @@ import { ensureInstallPlan } from '../../extensions/index.js';
 import type { KubeObject, ResourceType } from '../../kube/types.js';
 import { getClusterConfiguration } from '../../kubesphere/index.js';
 import { getPath } from '../../util/object.js';
-import { backupOnce } from '../patterns.js';
+import { backupOnce, loadBackup } from '../patterns.js';
 import type { JobContext, JobFactory, PlannedAction, UpgradeJob } from '../types.js';
-import { checkKnownOptions, loadOptional, removePendingInstallPlan } from '../helpers.js';
+import { checkKnownOptions, removePendingInstallPlan } from '../helpers.js';
 
 const JOB = 'tower';
 const NS = 'kubesphere-system';
@@ -87,8 +87,12 @@ class TowerJob implements UpgradeJob {
   }
 
   async preUpgrade(ctx: JobContext): Promise<void> {
-    await backupOnce(ctx, TOWER_KEYS.service, () => ctx.v3.tryGet(ServiceResource, NAME, NS));
-    await backupOnce(ctx, TOWER_KEYS.deployment, () => ctx.v3.tryGet(DeploymentResource, NAME, NS));
+    await backupOnce(ctx, TOWER_KEYS.service, () => ctx.v3.tryGet(ServiceResource, NAME, NS), {
+      absent: `Service ${NS}/${NAME} not found`,
+    });
+    await backupOnce(ctx, TOWER_KEYS.deployment, () => ctx.v3.tryGet(DeploymentResource, NAME, NS), {
+      absent: `Deployment ${NS}/${NAME} not found`,
+    });
     await adopt(ctx, ServiceResource);
     await adopt(ctx, DeploymentResource);
     await exposeService(ctx);
@@ -113,7 +117,7 @@ class TowerJob implements UpgradeJob {
       return;
     }
     await removePendingInstallPlan(ctx, this.ref.name);
-    const svc = await loadOptional<Service>(ctx, TOWER_KEYS.service);
+    const svc = await loadBackup<Service>(ctx, TOWER_KEYS.service);
     if (svc && (await ctx.v3.tryGet(ServiceResource, NAME, NS))) {
       await ctx.v3.mutate(ServiceResource, NAME, NS, (cur) => {
         restoreMetadata(cur, svc);
@@ -125,7 +129,7 @@ class TowerJob implements UpgradeJob {
           cur.spec.ports = cur.spec.ports.map(({ nodePort: _n, ...p }) => p);
       });
     }
-    const deploy = await loadOptional<Deployment>(ctx, TOWER_KEYS.deployment);
+    const deploy = await loadBackup<Deployment>(ctx, TOWER_KEYS.deployment);
     if (deploy && (await ctx.v3.tryGet(DeploymentResource, NAME, NS))) {
       await ctx.v3.mutate(DeploymentResource, NAME, NS, (cur) => {
         restoreMetadata(cur, deploy);

@@ -20,17 +20,10 @@ import { ensureInstallPlan } from '../../extensions/index.js';
 import { crdExists } from '../../kube/crd.js';
 import type { KubeObject, ResourceType } from '../../kube/types.js';
 import { isHostCluster } from '../../kubesphere/index.js';
-import { sleep } from '../../util/concurrency.js';
-import { DoneMarker, backupOnce, ccEnabled, placementFromClusters } from '../patterns.js';
+import { WaitTimeoutError, notYet, waitFor, type NotYet } from '../../util/wait.js';
+import { DoneMarker, backupOnce, ccEnabled, loadBackup, placementFromClusters } from '../patterns.js';
 import type { JobContext, JobFactory, PlannedAction, UpgradeJob } from '../types.js';
-import {
-  backupKinds,
-  checkRerun,
-  loadOptional,
-  restorable,
-  restoreKinds,
-  waitForCrdsDeleted,
-} from '../helpers.js';
+import { backupKinds, checkRerun, restorable, restoreKinds, waitForCrdsDeleted } from '../helpers.js';
 
 const JOB = 'vector';
 const LOGGING_NS = 'kubesphere-logging-system';
@@ -72,20 +65,22 @@ export const DEFAULT_TIMINGS: VectorTimings = {
   sinksChecks: 10,
 };
 
-/** Polls `check` up to `checks` times, `pollMs` apart, heartbeating; false when it never held. */
+/** Polls `check` up to `checks` times, `pollMs` apart (a logged wait); false when it never held. */
 async function pollUntil(
   ctx: JobContext,
-  step: string,
+  what: string,
   checks: number,
   pollMs: number,
-  check: () => Promise<boolean>,
+  check: () => Promise<true | NotYet>,
 ): Promise<boolean> {
-  for (let i = 0; i < checks; i++) {
-    if (await check()) return true;
-    ctx.heartbeat({ step, done: i + 1, total: checks });
-    if (i + 1 < checks) await sleep(pollMs, ctx.signal);
+  if (checks < 1) return false;
+  try {
+    await waitFor({ what, timeoutMs: (checks - 1) * pollMs, intervalMs: pollMs, check }, ctx);
+    return true;
+  } catch (err) {
+    if (err instanceof WaitTimeoutError) return false;
+    throw err;
   }
-  return false;
 }
 
 class VectorJob implements UpgradeJob {
@@ -115,10 +110,11 @@ class VectorJob implements UpgradeJob {
     // With the FluentBit object gone, the operator (or the garbage collector) removes fluent-bit.
     const gone = await pollUntil(
       ctx,
-      `wait for DaemonSet ${LOGGING_NS}/${FLUENT_BIT} to be removed`,
+      `DaemonSet ${LOGGING_NS}/${FLUENT_BIT} to be removed by its operator`,
       this.timings.fluentBitChecks,
       this.timings.fluentBitPollMs,
-      async () => !(await ctx.kube.tryGet(DaemonSetResource, FLUENT_BIT, LOGGING_NS)),
+      async () =>
+        (await ctx.kube.tryGet(DaemonSetResource, FLUENT_BIT, LOGGING_NS)) ? notYet('it still exists') : true,
     );
     if (!gone) {
       // The original went on and left it running next to vector; remove the orphan instead.
@@ -142,10 +138,13 @@ class VectorJob implements UpgradeJob {
       ctx.logger.info(`InstallPlan ${ref.name}: ${action}`);
       const ready = await pollUntil(
         ctx,
-        `wait for Secret ${LOGGING_NS}/${SINKS_SECRET}`,
+        `Secret ${LOGGING_NS}/${SINKS_SECRET} from the vector extension`,
         this.timings.sinksChecks,
         this.timings.sinksPollMs,
-        async () => (await ctx.kube.tryGet(SecretResource, SINKS_SECRET, LOGGING_NS)) !== undefined,
+        async () =>
+          (await ctx.kube.tryGet(SecretResource, SINKS_SECRET, LOGGING_NS))
+            ? true
+            : notYet('it does not exist yet'),
       );
       // As in the original, not an error: the sinks Secret is what the logging/events/notification
       // extensions read by default; the extension creates it once installed.
@@ -160,7 +159,7 @@ class VectorJob implements UpgradeJob {
    */
   async rollback(ctx: JobContext): Promise<void> {
     await restoreKinds(ctx, KINDS);
-    const operator = await loadOptional<KubeObject>(ctx, OPERATOR_KEY);
+    const operator = await loadBackup<KubeObject>(ctx, OPERATOR_KEY);
     if (operator) await ctx.kube.createIfAbsent(DeploymentResource, restorable(operator));
     await ctx.store.delete(new DoneMarker(ctx).key);
   }

@@ -19,11 +19,11 @@ import { NoKindError } from '../../kube/errors.js';
 import type { KubeObject, ResourceType } from '../../kube/types.js';
 import { listClusters } from '../../kubesphere/clusters.js';
 import { getClusterConfiguration, isHostCluster } from '../../kubesphere/index.js';
-import { BackupKeyNotFound } from '../../store/index.js';
 import { getPath } from '../../util/object.js';
 import {
   DoneMarker,
   backupOnce,
+  loadBackup,
   ccEnabled,
   clustersWhere,
   extensionValues,
@@ -83,7 +83,9 @@ class WhizardAlertingJob implements UpgradeJob {
   async preUpgrade(ctx: JobContext): Promise<void> {
     if (await new DoneMarker(ctx).check()) return;
     for (const o of OBJECTS) {
-      const saved = await backupOnce(ctx, o.key, () => ctx.kube.tryGet(o.rt, o.name));
+      const saved = await backupOnce(ctx, o.key, () => ctx.kube.tryGet(o.rt, o.name), {
+        absent: `${o.rt.kind} ${o.name} not found`,
+      });
       ctx.logger.info(`${o.rt.kind} ${o.name}: ${saved ? 'backed up' : 'not found'}`);
     }
     const cc = await getClusterConfiguration(ctx.kube);
@@ -92,15 +94,20 @@ class WhizardAlertingJob implements UpgradeJob {
       return;
     }
     for (const g of RULE_GROUPS) {
-      const list = await backupOnce(ctx, g.key, async () => {
-        try {
-          const items = await ctx.kube.listAll(g.rt, { labelSelector: NOT_GENERATED });
-          return { apiVersion: 'v1', kind: 'List', metadata: {}, items };
-        } catch (err) {
-          if (err instanceof NoKindError) return undefined;
-          throw err;
-        }
-      });
+      const list = await backupOnce(
+        ctx,
+        g.key,
+        async () => {
+          try {
+            const items = await ctx.kube.listAll(g.rt, { labelSelector: NOT_GENERATED });
+            return { apiVersion: 'v1', kind: 'List', metadata: {}, items };
+          } catch (err) {
+            if (err instanceof NoKindError) return undefined;
+            throw err;
+          }
+        },
+        { absent: `${g.rt.plural}.${g.rt.group} is not served` },
+      );
       ctx.logger.info(
         list
           ? `${g.rt.kind}s backed up: ${list.items.length}`
@@ -119,7 +126,7 @@ class WhizardAlertingJob implements UpgradeJob {
     const cc = await getClusterConfiguration(ctx.kube);
     const host = await isHostCluster(ctx.kube);
     if (this.updateCrds && this.ref) {
-      const applied = await applyExtensionCrds(ctx.kube, this.ref, { force: true });
+      const applied = await applyExtensionCrds(ctx.kube, this.ref, { force: true, reporter: ctx });
       ctx.logger.info(`applied ${applied.length} CRDs of ${this.ref.name}-${this.ref.version}`);
     }
     if (host && this.ref) {
@@ -163,13 +170,8 @@ class WhizardAlertingJob implements UpgradeJob {
    */
   async rollback(ctx: JobContext): Promise<void> {
     for (const w of WEBHOOKS) {
-      let backup: KubeObject;
-      try {
-        backup = await ctx.store.load<KubeObject>(w.key);
-      } catch (err) {
-        if (err instanceof BackupKeyNotFound) continue;
-        throw err;
-      }
+      const backup = await loadBackup<KubeObject>(ctx, w.key);
+      if (!backup) continue;
       const { created } = await ctx.kube.createIfAbsent(w.rt, restorable(backup));
       if (created) ctx.logger.info(`${w.rt.kind} ${w.name} restored`);
     }

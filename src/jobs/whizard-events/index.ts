@@ -43,10 +43,7 @@ class WhizardEventsJob implements UpgradeJob {
     const cc = await getClusterConfiguration(ctx.kube);
     if (ccEnabled(cc, EVENTS_ENABLED)) {
       const result = await uninstallRelease(ctx.kube, LOGGING_NS, RELEASE, {
-        signal: ctx.signal,
-        onProgress: (message) => {
-          ctx.heartbeat({ step: `uninstall ${RELEASE}`, message });
-        },
+        reporter: ctx,
       });
       ctx.logger.info(
         result.found

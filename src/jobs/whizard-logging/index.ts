@@ -34,10 +34,7 @@ class WhizardLoggingJob implements UpgradeJob {
     if (ccEnabled(cc, LOGSIDECAR_ENABLED)) {
       await ctx.store.saveRaw(LOGSIDECAR_KEY, 'true');
       const result = await uninstallRelease(ctx.kube, LOGGING_NS, RELEASE, {
-        signal: ctx.signal,
-        onProgress: (message) => {
-          ctx.heartbeat({ step: `uninstall ${RELEASE}`, message });
-        },
+        reporter: ctx,
       });
       ctx.logger.info(
         result.found

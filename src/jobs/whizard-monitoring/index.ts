@@ -14,11 +14,11 @@ import { NoKindError } from '../../kube/errors.js';
 import type { KubeObject } from '../../kube/types.js';
 import { clusterConfigurationOf, isHostClusterObject, listClusters } from '../../kubesphere/clusters.js';
 import { getClusterConfiguration, isHostCluster } from '../../kubesphere/index.js';
-import { BackupKeyNotFound } from '../../store/index.js';
 import { isRecord } from '../../util/object.js';
 import {
   DoneMarker,
   backupOnce,
+  loadBackup,
   ccEnabled,
   extensionValues,
   hasConfiguredPlacement,
@@ -81,7 +81,7 @@ class WhizardMonitoringJob implements UpgradeJob {
         ctx,
         releaseKey(name),
         async () => (await releaseHistory(ctx.kube, MONITORING_NS, name))[0]?.release,
-        { sensitive: true },
+        { sensitive: true, absent: `no helm release ${MONITORING_NS}/${name}` },
       );
       ctx.logger.info(
         release
@@ -95,7 +95,10 @@ class WhizardMonitoringJob implements UpgradeJob {
         ctx,
         objectKey(group, ns, name),
         () => ctx.kube.tryGet(group.rt, name, ns || undefined),
-        { sensitive: group.sensitive === true },
+        {
+          sensitive: group.sensitive === true,
+          absent: `${group.rt.kind} ${ns ? `${ns}/` : ''}${name} not found (or not served)`,
+        },
       );
       if (obj) saved++;
       ctx.heartbeat({ step: 'back up monitoring objects', message: `${group.rt.kind} ${name}` });
@@ -111,10 +114,7 @@ class WhizardMonitoringJob implements UpgradeJob {
 
     for (const name of enabledReleases(cc, host)) {
       const result = await uninstallRelease(ctx.kube, MONITORING_NS, name, {
-        signal: ctx.signal,
-        onProgress: (message) => {
-          ctx.heartbeat({ step: `uninstall ${name}`, message });
-        },
+        reporter: ctx,
       });
       ctx.logger.info(
         result.found
@@ -135,6 +135,7 @@ class WhizardMonitoringJob implements UpgradeJob {
         force: true,
         // The whizard (observability centre) CRDs belong on the host only.
         skip: (crd) => !host && crd.spec.group === 'monitoring.whizard.io',
+        reporter: ctx,
       });
       ctx.logger.info(`applied ${applied.length} CRDs of ${this.ref.name}-${this.ref.version}`);
     }
@@ -202,13 +203,8 @@ class WhizardMonitoringJob implements UpgradeJob {
     let restored = 0;
     // Reverse deletion order: accounts and RBAC before workloads, the operator's CRs last.
     for (const { group, ns, name } of [...allObjects()].reverse()) {
-      let backup: KubeObject;
-      try {
-        backup = await ctx.store.load<KubeObject>(objectKey(group, ns, name));
-      } catch (err) {
-        if (err instanceof BackupKeyNotFound) continue;
-        throw err;
-      }
+      const backup = await loadBackup<KubeObject>(ctx, objectKey(group, ns, name));
+      if (!backup) continue;
       try {
         const obj = restorable(backup);
         const { created } = await ctx.kube.createIfAbsent(group.rt, obj);

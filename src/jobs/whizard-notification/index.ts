@@ -30,9 +30,18 @@ import type { KubeObject, ResourceType } from '../../kube/types.js';
 import { getClusterConfiguration, isHostCluster } from '../../kubesphere/index.js';
 import { sleep } from '../../util/concurrency.js';
 import { isRecord } from '../../util/object.js';
-import { DoneMarker, backupOnce, ccEnabled } from '../patterns.js';
+import { WaitTimeoutError, formatDuration, notYet, waitFor } from '../../util/wait.js';
+import { DoneMarker, backupOnce, ccEnabled, loadBackup } from '../patterns.js';
 import type { JobContext, JobFactory, PlannedAction, UpgradeJob } from '../types.js';
-import { backupKinds, checkRerun, loadOptional, restorable, restoreKinds } from '../helpers.js';
+import {
+  backupKinds,
+  checkRerun,
+  loadOptional,
+  restorable,
+  restoreKinds,
+  waitForCrdsDeleted,
+  type BackedUpKind,
+} from '../helpers.js';
 
 const JOB = 'whizard-notification';
 const OLD_NS = 'kubesphere-monitoring-federated';
@@ -204,18 +213,17 @@ class WhizardNotificationJob implements UpgradeJob {
   async postUpgrade(ctx: JobContext): Promise<void> {
     const marker = new DoneMarker(ctx);
     if (await marker.check()) return;
+    const host = await isHostCluster(ctx.kube);
+    const backups = host ? await this.loadRecreated(ctx) : [];
     const result = await uninstallRelease(ctx.kube, NS, RELEASE, {
-      signal: ctx.signal,
-      onProgress: (message) => {
-        ctx.heartbeat({ step: `uninstall ${RELEASE}`, message });
-      },
+      reporter: ctx,
     });
     ctx.logger.info(
       result.found ? `helm release ${NS}/${RELEASE} uninstalled` : `no helm release ${NS}/${RELEASE}`,
     );
     await ctx.kube.delete(DeploymentResource, ADAPTER, NS);
 
-    if (await isHostCluster(ctx.kube)) {
+    if (host) {
       // Only before the extension is installed: its CRDs have the same names.
       if (!(await ctx.kube.tryGet(InstallPlanResource, this.ref.name))) {
         for (const crd of DELETED_CRDS) await ctx.kube.delete(CustomResourceDefinitionResource, crd);
@@ -225,7 +233,7 @@ class WhizardNotificationJob implements UpgradeJob {
       const { action } = await ensureInstallPlan(ctx.v4, ref, { logger: ctx.logger, assumeHost: true });
       ctx.logger.info(`InstallPlan ${ref.name}: ${action}`);
       await this.waitForOperator(ctx);
-      await this.recreateObjects(ctx);
+      await this.recreateObjects(ctx, backups);
     }
     await marker.mark();
   }
@@ -240,25 +248,12 @@ class WhizardNotificationJob implements UpgradeJob {
 
   /** The notification CRDs are gone (their objects deleted) — bounded, unlike the original. */
   private async waitForCrdsDeleted(ctx: JobContext): Promise<void> {
-    const names = DELETED_CRDS.slice(0, 5);
-    const deadline = Date.now() + this.timings.crdTimeoutMs;
-    for (;;) {
-      const left: string[] = [];
-      for (const name of names) if (await crdExists(ctx.kube, name)) left.push(name);
-      if (left.length === 0) return;
-      if (Date.now() >= deadline) {
-        throw new KsUpgradeError(
-          `CRDs ${left.join(', ')} are still being deleted after ${Math.round(this.timings.crdTimeoutMs / 1000)}s`,
-          {
-            hint:
-              `objects with finalizers block the deletion: list them with 'kubectl get ${left.join(',')}', ` +
-              'remove their finalizers, then retry the step',
-          },
-        );
-      }
-      ctx.heartbeat({ step: 'wait for the notification CRDs to be deleted', message: left.join(', ') });
-      await sleep(this.timings.crdPollMs, ctx.signal);
-    }
+    await waitForCrdsDeleted(
+      ctx,
+      DELETED_CRDS.slice(0, 5),
+      this.timings.crdTimeoutMs,
+      this.timings.crdPollMs,
+    );
   }
 
   /**
@@ -267,28 +262,65 @@ class WhizardNotificationJob implements UpgradeJob {
    * missing kind clearly.
    */
   private async waitForOperator(ctx: JobContext): Promise<void> {
-    for (let i = 0; i < this.options.retryCount; i++) {
-      const d = await ctx.kube.tryGet<Deployment>(DeploymentResource, OPERATOR, NS);
-      const want = d?.spec?.replicas ?? 1;
-      if (d && (d.status?.readyReplicas ?? 0) === want) {
-        ctx.logger.info(`Deployment ${NS}/${OPERATOR} is ready`);
-        if (this.timings.operatorGraceMs > 0) await sleep(this.timings.operatorGraceMs, ctx.signal);
-        return;
+    const checks = this.options.retryCount;
+    let ready = false;
+    if (checks > 0) {
+      try {
+        await waitFor(
+          {
+            what: `Deployment ${NS}/${OPERATOR} to be ready`,
+            timeoutMs: (checks - 1) * this.timings.operatorPollMs,
+            intervalMs: this.timings.operatorPollMs,
+            check: async () => {
+              const d = await ctx.kube.tryGet<Deployment>(DeploymentResource, OPERATOR, NS);
+              const want = d?.spec?.replicas ?? 1;
+              const have = d?.status?.readyReplicas ?? 0;
+              if (d && have === want) return true;
+              return notYet(d ? `${have} of ${want} replicas ready` : 'the Deployment does not exist yet');
+            },
+          },
+          ctx,
+        );
+        ready = true;
+      } catch (err) {
+        if (!(err instanceof WaitTimeoutError)) throw err;
       }
-      ctx.heartbeat({ step: `wait for ${OPERATOR}`, done: i + 1, total: this.options.retryCount });
-      if (i + 1 < this.options.retryCount) await sleep(this.timings.operatorPollMs, ctx.signal);
     }
-    ctx.logger.warn(
-      `Deployment ${NS}/${OPERATOR} is not ready after ${this.options.retryCount} checks; re-creating the objects anyway`,
-    );
+    if (!ready) {
+      ctx.logger.warn(
+        `Deployment ${NS}/${OPERATOR} is not ready after ${checks} checks; re-creating the objects anyway`,
+      );
+      return;
+    }
+    ctx.logger.info(`Deployment ${NS}/${OPERATOR} is ready`);
+    if (this.timings.operatorGraceMs > 0) {
+      // Ready pods may not serve the operator's webhooks yet.
+      ctx.logger.info(
+        `giving ${OPERATOR} ${formatDuration(this.timings.operatorGraceMs)} to start its webhooks`,
+      );
+      await sleep(this.timings.operatorGraceMs, ctx.signal);
+    }
+  }
+
+  /**
+   * The backups of the kinds post-upgrade re-creates, in {@link RECREATE_ORDER}; undefined for a kind
+   * pre-upgrade recorded as absent. Read before anything changes: a missing one is an error.
+   */
+  private async loadRecreated(ctx: JobContext): Promise<[BackedUpKind, ObjectList | undefined][]> {
+    const out: [BackedUpKind, ObjectList | undefined][] = [];
+    for (const kindName of RECREATE_ORDER) {
+      const k = KINDS.find((x) => x.rt.kind === kindName);
+      if (k) out.push([k, await loadBackup<ObjectList>(ctx, k.key)]);
+    }
+    return out;
   }
 
   /** Re-creates the backed-up Configs, Routers, Silences and Receivers (existing ones are kept). */
-  private async recreateObjects(ctx: JobContext): Promise<void> {
-    for (const kindName of RECREATE_ORDER) {
-      const k = KINDS.find((x) => x.rt.kind === kindName);
-      if (!k) continue;
-      const list = await loadOptional<ObjectList>(ctx, k.key);
+  private async recreateObjects(
+    ctx: JobContext,
+    backups: readonly [BackedUpKind, ObjectList | undefined][],
+  ): Promise<void> {
+    for (const [k, list] of backups) {
       let created = 0;
       for (const item of list?.items ?? []) {
         try {
@@ -316,7 +348,7 @@ class WhizardNotificationJob implements UpgradeJob {
    */
   async rollback(ctx: JobContext): Promise<void> {
     await restoreKinds(ctx, KINDS);
-    const adapter = await loadOptional<Deployment>(ctx, ADAPTER);
+    const adapter = await loadBackup<Deployment>(ctx, ADAPTER);
     if (adapter?.metadata.name) await ctx.kube.createIfAbsent(DeploymentResource, restorable(adapter));
     const copied = await loadOptional<CopiedRecord>(ctx, COPIED_KEY);
     for (const name of copied?.secrets ?? []) await ctx.kube.delete(SecretResource, name, NS);
