@@ -8,6 +8,8 @@ TEMPORAL_CLI_VERSION=1.5.1
 ETCD_VERSION=3.6.16
 KUBE_VERSION=1.35.4
 VERSITYGW_VERSION=1.7.0
+# Temporal's time-skipping test server (Java, from Maven Central), for the fast workflow suite.
+TEMPORAL_TEST_SERVER_VERSION=1.38.0
 
 # Outside the clone, so a fresh CI clone and the next session reuse what is already built.
 TOOLS_DIR=${KS_UPGRADE_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ks-upgrade/tools}
@@ -21,6 +23,9 @@ temporal_bin() { echo "$TOOLS_DIR/temporal-$TEMPORAL_CLI_VERSION/temporal"; }
 etcd_bin() { echo "$TOOLS_DIR/etcd-$ETCD_VERSION/etcd"; }
 kube_apiserver_bin() { echo "$TOOLS_DIR/kube-apiserver-$KUBE_VERSION/kube-apiserver"; }
 versitygw_bin() { echo "$TOOLS_DIR/versitygw-$VERSITYGW_VERSION/versitygw"; }
+temporal_test_server_bin() {
+  echo "$TOOLS_DIR/temporal-test-server-$TEMPORAL_TEST_SERVER_VERSION/temporal-test-server"
+}
 
 # Serialises up/down/cluster of one state dir: concurrent test runs must not start two etcds on one
 # data directory, or stop servers another run is starting.
