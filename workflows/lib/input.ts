@@ -1,8 +1,10 @@
 // The input of the `upgradeCluster` workflow. Plain JSON, usable from `temporal workflow start`.
-// Pure code: the workflow validates its own input with it (deterministic, no I/O), and the CLI
-// validates before starting, so a rejected input never reaches workflow history.
-import type { GateMode } from '../config/types.js';
-import type { Phase } from '../jobs/types.js';
+// A pure module written for the workflow sandbox (no I/O, no Node built-ins, type imports only from
+// outside workflows/): the workflow validates its own input with it, and the CLI validates before
+// starting, so a rejected input never reaches workflow history.
+import type { GateMode } from '../../src/config/types.js';
+import type { Phase } from '../../src/jobs/types.js';
+import { DurationSyntaxError, parseGoDuration } from './duration.js';
 
 /** Where the worker finds the cluster's credentials: paths and names only, never credentials. */
 export interface KubeTargetInput {
@@ -76,7 +78,19 @@ const FORWARD_PHASES: readonly Phase[] = [
   'dynamic-upgrade',
 ];
 const GATES: readonly GateMode[] = ['signal', 'detect', 'none'];
-const DURATION = /^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/;
+const TUNING_FIELDS: readonly string[] = [
+  'heartbeatTimeout',
+  'gateTimeout',
+  'detectTimeout',
+  'operatorTimeout',
+];
+
+/**
+ * How deeply the input may nest (objects and lists). Real inputs need about 8 levels (dynamicOptions
+ * of an extension); the bound keeps a hostile or broken input from exhausting the stack of the
+ * validator, the planner or the config loader.
+ */
+export const MAX_INPUT_DEPTH = 32;
 
 /** The workflow ID of a cluster's upgrade. */
 export function upgradeWorkflowId(cluster: string): string {
@@ -104,6 +118,13 @@ export function validateUpgradeInput(input: unknown): string[] {
   const problems: string[] = [];
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     return ['input: expected a JSON object like {"cluster":"host"}; see docs/workflow-input.md'];
+  }
+  const tooDeep = deeperThan(input, MAX_INPUT_DEPTH);
+  if (tooDeep !== undefined) {
+    return [
+      `${tooDeep}: the input nests deeper than ${MAX_INPUT_DEPTH} levels (the limit); ` +
+        'flatten it, or put large settings in a config file on the worker',
+    ];
   }
   scanForSecrets(input, '', problems);
   // Untrusted JSON (e.g. from `temporal workflow start`): check every field's type.
@@ -172,14 +193,61 @@ export function validateUpgradeInput(input: unknown): string[] {
     const tuning = typeof i.tuning === 'object' && i.tuning !== null ? i.tuning : {};
     if (tuning !== i.tuning) problems.push('tuning: expected an object');
     for (const [k, v] of Object.entries(tuning)) {
-      if (!['heartbeatTimeout', 'gateTimeout', 'detectTimeout', 'operatorTimeout'].includes(k)) {
-        problems.push(`tuning.${k}: unknown field`);
-      } else if (typeof v !== 'string' || !DURATION.test(v)) {
-        problems.push(`tuning.${k}: expected a duration such as "30s" or "2h"`);
-      }
+      if (!TUNING_FIELDS.includes(k))
+        problems.push(`tuning.${k}: unknown field; allowed: ${TUNING_FIELDS.join(', ')}`);
+      else if (!(durationMs(v) > 0)) problems.push(`tuning.${k}: expected a duration such as "30s" or "2h"`);
     }
   }
   return problems;
+}
+
+/** A positive Go duration in ms, or NaN for anything else (not a string, bad syntax, ≤ 0). */
+function durationMs(value: unknown): number {
+  if (typeof value !== 'string') return NaN;
+  try {
+    return parseGoDuration(value);
+  } catch (err) {
+    if (err instanceof DurationSyntaxError) return NaN;
+    throw err;
+  }
+}
+
+/**
+ * The path of the first value nested deeper than `limit` levels, or undefined. Iterative: the point
+ * is to measure inputs that would overflow a recursive walk.
+ */
+function deeperThan(value: object, limit: number): string | undefined {
+  const stack: { value: unknown; path: string; depth: number }[] = [{ value, path: '', depth: 1 }];
+  for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
+    if (typeof item.value !== 'object' || item.value === null) continue;
+    if (item.depth > limit) return item.path || 'input';
+    const entries: [string, unknown][] = Array.isArray(item.value)
+      ? item.value.map((v, i): [string, unknown] => [`[${i}]`, v])
+      : Object.entries(item.value).map(([k, v]): [string, unknown] => [item.path ? `.${k}` : k, v]);
+    for (const [suffix, v] of entries)
+      stack.push({ value: v, path: item.path + suffix, depth: item.depth + 1 });
+  }
+  return undefined;
+}
+
+/**
+ * The timeouts of an input in ms (validated input: a missing or unparsable value is `undefined`).
+ * One reading for the workflow and the tools that explain it.
+ */
+export function tuningMs(
+  input: Pick<UpgradeClusterInput, 'tuning'>,
+): Record<keyof UpgradeTuning, number | undefined> {
+  const t = input.tuning ?? {};
+  const read = (v: string | undefined): number | undefined => {
+    const ms = durationMs(v);
+    return ms > 0 ? ms : undefined;
+  };
+  return {
+    heartbeatTimeout: read(t.heartbeatTimeout),
+    gateTimeout: read(t.gateTimeout),
+    detectTimeout: read(t.detectTimeout),
+    operatorTimeout: read(t.operatorTimeout),
+  };
 }
 
 function scanForSecrets(value: unknown, path: string, problems: string[]): void {
