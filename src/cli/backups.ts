@@ -3,7 +3,13 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/index.js';
 import type { StorageConfig } from '../config/types.js';
 import { KsUpgradeError, ValidationError, describeError } from '../errors.js';
-import { IntegrityError, createResourceStore, type BackupInfo, type ResourceStore } from '../store/index.js';
+import {
+  IntegrityError,
+  createResourceStore,
+  groupByAttempt,
+  type BackupInfo,
+  type ResourceStore,
+} from '../store/index.js';
 
 export interface CliIo {
   stdout: NodeJS.WritableStream;
@@ -13,7 +19,8 @@ export interface CliIo {
 const USAGE = `Usage: ks-upgrade backups <command> [options]
 
 Commands:
-  list              list the backup objects: key, size, creation time, encrypted, sensitive
+  list              list the backup objects: key, size, creation time, encrypted, sensitive;
+                    those of aborted attempts (<cluster>/_attempts/…) after the current ones
   show <key>        print one object (verified, decrypted); JSON is pretty-printed
   verify [prefix]   verify every object (header, size, sha256, AES-GCM tag); exit 1 if any fails
 
@@ -56,6 +63,21 @@ async function listCommand(store: ResourceStore, prefix: string, io: CliIo): Pro
     io.stdout.write(`no backup objects under '${prefix}' in ${store.location}\n`);
     return 0;
   }
+  // Aborted attempts' backups are kept apart (src/store/attempts.ts): listed after the current ones.
+  const { current, attempts } = groupByAttempt(keys);
+  const sections: string[] = [];
+  if (current.length > 0) sections.push(await keyTable(store, current));
+  for (const a of attempts) {
+    sections.push(
+      `older attempt ${a.cluster}/${a.attempt} (aborted; ${a.keys.length} object(s), kept apart, not used by new attempts):\n` +
+        (await keyTable(store, a.keys)),
+    );
+  }
+  io.stdout.write(`${sections.join('\n\n')}\n`);
+  return 0;
+}
+
+async function keyTable(store: ResourceStore, keys: string[]): Promise<string> {
   const rows = [['KEY', 'SIZE', 'CREATED', 'ENCRYPTED', 'SENSITIVE']];
   for (const key of keys) {
     let info: BackupInfo;
@@ -73,8 +95,7 @@ async function listCommand(store: ResourceStore, prefix: string, io: CliIo): Pro
       info.sensitive ? 'yes' : 'no',
     ]);
   }
-  io.stdout.write(`${table(rows)}\n`);
-  return 0;
+  return table(rows);
 }
 
 async function showCommand(store: ResourceStore, key: string, reveal: boolean, io: CliIo): Promise<number> {

@@ -17,6 +17,14 @@ export {
   type BackupEntry,
   type VerifyResult,
 } from './resource-store.js';
+export {
+  ATTEMPTS_SCOPE,
+  abortedAttemptName,
+  groupByAttempt,
+  parseArchivedKey,
+  type AttemptSummary,
+  type MovedAttempt,
+} from './attempts.js';
 export { BackupKeyNotFound, IntegrityError, EncryptionKeyError, PlaintextSecretError } from './errors.js';
 export { EncryptionKey, loadEncryptionKey, parseKeyFile, ENCRYPTION_ALGORITHM } from './encryption.js';
 export {
