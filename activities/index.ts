@@ -1,6 +1,7 @@
 // Temporal activities: thin adapters from Temporal to src/. Each builds what a step needs
 // (clients, scoped store, logger, heartbeat, cancellation) and calls the library.
 import { ApplicationFailure, Context, activityInfo } from '@temporalio/activity';
+import { CancelledFailure } from '@temporalio/common';
 import { KsUpgradeError, NON_RETRYABLE_ERROR_NAMES, ValidationError } from '../src/errors.js';
 import { createJobContext } from '../src/jobs/context.js';
 import { defaultRegistry, type JobRegistry } from '../src/jobs/registry.js';
@@ -12,11 +13,13 @@ import {
   waitForMuseumSync,
   type CheckResult,
 } from '../src/upgrade/checks.js';
+import { abortedAttemptName } from '../src/store/index.js';
 import type { UpgradeClusterInput } from '../src/upgrade/input.js';
 import { buildUpgradePlan, loadUpgradeConfig, type UpgradePlan } from '../src/upgrade/plan.js';
 import { clusterConnection, sharedStore } from '../src/upgrade/runtime.js';
 import { executeJobPhase, type StepResult } from '../src/upgrade/step.js';
 import { sleep } from '../src/util/concurrency.js';
+import { GATE_TIMEOUT } from '../workflows/messages.js';
 
 /** Input of the `runJobPhase` activity. */
 export interface JobPhaseRequest {
@@ -38,7 +41,28 @@ export interface PhaseCheckRequest {
 export interface CoreUpgradeWaitRequest {
   input: UpgradeClusterInput;
   timeoutMs: number;
+  /**
+   * When the wait ends (ISO time, set by the workflow): every attempt of the activity shares it, so
+   * retries after a worker crash do not extend the wait. Without it: `timeoutMs` from now.
+   */
+  deadline?: string;
   intervalMs?: number;
+}
+
+/** Input of the `archiveAttempt` activity. */
+export interface ArchiveAttemptRequest {
+  input: UpgradeClusterInput;
+  /** The jobs the aborted attempt touched (their backup scopes move, with `_shared`). */
+  jobs: string[];
+  /** Workflow time of the abort and the run ID: they name the folder, the same on every retry. */
+  abortedAt: string;
+  runId: string;
+}
+
+/** Where an aborted attempt's backups went (small: a folder and a count). */
+export interface ArchiveAttemptResult {
+  folder: string;
+  moved: number;
 }
 
 function activityLogger(): Logger {
@@ -152,6 +176,11 @@ export function createActivities(deps: { registry?: JobRegistry } = {}) {
         });
         return { ...result, attempt: activityInfo().attempt };
       } catch (err) {
+        // Stopped because the workflow cancelled it: a cancellation (the step stopped at a safe
+        // point), not a failure to retry or to put before the operator.
+        if (ctx.cancellationDetails?.cancelRequested) {
+          throw new CancelledFailure(`${req.job} ${req.phase} stopped: the upgrade was cancelled`);
+        }
         throw toFailure(err);
       }
     },
@@ -181,26 +210,52 @@ export function createActivities(deps: { registry?: JobRegistry } = {}) {
       }
     },
 
-    /** The detect gate: polls until KubeSphere v4 core runs, bounded by `timeoutMs`. */
+    /**
+     * The detect gate: polls until KubeSphere v4 core runs. At the deadline it fails for good
+     * (`GateTimeout`, not retried), saying what it saw last, and the workflow asks the operator.
+     */
     async waitForCoreUpgrade(req: CoreUpgradeWaitRequest): Promise<CheckResult> {
       const ctx = Context.current();
       try {
         const { client } = await clusterConnection(req.input.kube);
-        const deadline = Date.now() + req.timeoutMs;
+        const deadline = req.deadline ? Date.parse(req.deadline) : Date.now() + req.timeoutMs;
         for (;;) {
           const res = await detectCoreUpgrade(client);
           if (res.ok) return res;
           if (Date.now() >= deadline) {
-            throw new KsUpgradeError(
-              `KubeSphere v4 core not detected after ${Math.round(req.timeoutMs / 1000)}s: ${res.reason}`,
-              {
-                hint: 'run the helm upgrade of ks-core (see the upgrade guide), then retry this step',
-              },
-            );
+            throw ApplicationFailure.create({
+              type: GATE_TIMEOUT,
+              nonRetryable: true,
+              message: `KubeSphere v4 core not detected within ${Math.round(req.timeoutMs / 1000)}s; last seen: ${res.reason}`,
+              details: [
+                {
+                  attempt: safeAttempt(),
+                  lastSeen: res.reason,
+                  hint: 'run the helm upgrade of ks-core (see the upgrade guide) until ks-core v4 is deployed and ks-apiserver is ready, then retry this step',
+                },
+              ],
+            });
           }
           ctx.heartbeat(res.reason);
           await sleep(pollInterval(req.intervalMs ?? 5000), ctx.cancellationSignal);
         }
+      } catch (err) {
+        throw toFailure(err);
+      }
+    },
+
+    /**
+     * Files an aborted attempt's backups away once its rollback is over, so that the next attempt
+     * backs up the cluster as it is then (src/store/attempts.ts). Safe to retry.
+     */
+    async archiveAttempt(req: ArchiveAttemptRequest): Promise<ArchiveAttemptResult> {
+      try {
+        const loaded = await loadUpgradeConfig(req.input, registry);
+        const store = await sharedStore(loaded.config.storage);
+        const attempt = abortedAttemptName(req.abortedAt, req.runId);
+        const { folder, moved } = await store.moveAttemptAside(req.input.cluster, req.jobs, attempt);
+        activityLogger().info(`backups of the aborted attempt moved to ${folder}`, { objects: moved.length });
+        return { folder, moved: moved.length };
       } catch (err) {
         throw toFailure(err);
       }
