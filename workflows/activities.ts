@@ -8,7 +8,11 @@ import {
   proxyActivities,
   type ActivityOptions,
 } from '@temporalio/workflow';
+import type { CoreCrdsResult } from '../activities/core-upgrade.js';
+import type { CoreRollbackResult, CoreUpgradeResult } from '../src/helm/core-upgrade.js';
 import type { ArchiveAttemptResult, JobPhaseSummary, UpgradeActivities } from '../activities/index.js';
+import type { PreflightReport } from '../src/preflight/types.js';
+import type { VerificationReport } from '../src/verify/types.js';
 import type { CheckResult } from '../src/upgrade/checks.js';
 import type { Phase } from '../src/jobs/types.js';
 import type { PlannedJobSteps, UpgradePlan } from '../src/upgrade/plan.js';
@@ -113,6 +117,38 @@ export class UpgradeSteps {
       scheduleToCloseTimeout: this.detectTimeoutMs + 5 * 60_000,
       retry: { ...this.base.retry, nonRetryableErrorTypes: [GATE_TIMEOUT] },
     }).waitForCoreUpgrade({ input: this.input, timeoutMs: this.detectTimeoutMs, deadline });
+  }
+
+  /** Read-only checks before anything changes (docs/preflight.md). */
+  preflight(): Promise<PreflightReport> {
+    return proxyActivities<UpgradeActivities>(this.base).preflightCluster({ input: this.input });
+  }
+
+  /** Is the upgrade done, judged from the cluster; `waitMs: 0` judges at once (docs/verification.md). */
+  verify(waitMs?: number): Promise<VerificationReport> {
+    return proxyActivities<UpgradeActivities>(this.base).verifyCluster({
+      input: this.input,
+      ...(waitMs === undefined ? {} : { waitMs }),
+    });
+  }
+
+  /** Gate helm: the target chart's v4 CRDs (helm's own --timeout bounds the work inside). */
+  applyCoreCrds(): Promise<CoreCrdsResult> {
+    return this.core().applyCoreCrds({ input: this.input, attempt: 1 });
+  }
+
+  /** Gate helm: `helm upgrade ks-core`, at most once per gate attempt. */
+  upgradeCoreRelease(attempt: number): Promise<CoreUpgradeResult> {
+    return this.core().upgradeCoreRelease({ input: this.input, attempt });
+  }
+
+  /** Gate helm's undo: ks-core back to its revision before the upgrade. */
+  rollbackCoreRelease(): Promise<CoreRollbackResult> {
+    return this.core().rollbackCoreRelease({ input: this.input, attempt: 1 });
+  }
+
+  private core(): UpgradeActivities {
+    return proxyActivities<UpgradeActivities>({ ...this.base, startToCloseTimeout: '3h' });
   }
 
   /** Moves the backups of an aborted attempt aside (src/store/attempts.ts). */

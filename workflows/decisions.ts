@@ -3,12 +3,14 @@
 // that decide when nobody does. Handlers are registered when the workflow starts, before its first
 // await, as the Temporal samples' message-passing workflows do.
 import { ApplicationFailure, condition, log, setHandler, workflowInfo } from '@temporalio/workflow';
+import type { Phase } from '../src/jobs/types.js';
 import { tuningMs, type UpgradeClusterInput } from './lib/input.js';
 import {
   resolveSignal,
   resolveUpdate,
   type AwaitingDecision,
   type Decision,
+  type DecisionPoint,
   type OperatorAction,
   type ResolveRequest,
   type UpgradeStatus,
@@ -140,7 +142,7 @@ export class Decisions {
     if (this.input.failurePolicy === 'abort') {
       return record({ action: fallback.policy, reason: 'failurePolicy is abort' }, 'failurePolicy', now());
     }
-    const phase = awaiting.phase === 'plan' || awaiting.phase === 'gate' ? undefined : awaiting.phase;
+    const phase = jobPhase(awaiting.phase);
     this.state.progress.awaiting = { ...awaiting, since: now() };
     this.state.setStatus('AwaitingOperator', phase, awaiting.job);
     this.state.details([
@@ -189,6 +191,11 @@ export class Decisions {
       )
       .join('\n');
   }
+}
+
+/** The job phase of a decision point (undefined for the workflow's own steps). */
+function jobPhase(p: DecisionPoint): Phase | undefined {
+  return p === 'plan' || p === 'preflight' || p === 'gate' || p === 'verify' ? undefined : p;
 }
 
 /** The readable part of a refused request (strings only, cut short): for progress, never a payload. */

@@ -16,6 +16,9 @@ import { now, type UpgradeState } from './state.js';
  */
 export const ROLLBACK_PATCH = 'rollback-touched-jobs-asks-operator-archives-attempt';
 
+/** The ks-core release of gate helm: its rollback step and its records' store scope. */
+const CORE_SCOPE = 'ks-core';
+
 /** Nobody to ask, or nobody answered: the job stays not restored, and the rest goes on. */
 const ROLLING_BACK: Fallback = { policy: 'skip', timeout: 'skip', resume: 'RollingBack' };
 
@@ -55,6 +58,8 @@ export class Rollback {
     this.state.setStatus('RollingBack');
     this.state.details(`**Rolling back** the jobs that ran on \`${plan.cluster}\`.`);
     const results: StepProgress[] = [];
+    // Gate helm's undo first: ks-core back to its revision before the upgrade.
+    if (this.state.coreUpgradeTried) results.push(await this.rollbackCore(current, progress));
     for (const pj of jobs) {
       const step = this.state.step('rollback', pj.name);
       for (;;) {
@@ -92,7 +97,9 @@ export class Rollback {
       step.endedAt = now();
       results.push(step);
     }
-    if (current && this.state.touched.length > 0) await this.archive(at, progress);
+    // The helm gate's records of this attempt (scope ks-core) go with the jobs' backups.
+    const scopes = [...this.state.touched, ...(this.state.coreUpgradeTried ? [CORE_SCOPE] : [])];
+    if (current && scopes.length > 0) await this.archive(scopes, at, progress);
     return {
       steps: results,
       notRestored: progress.notRestored,
@@ -100,11 +107,53 @@ export class Rollback {
     };
   }
 
+  /**
+   * Gate helm's undo. Runs started before {@link ROLLBACK_PATCH} (`current` false) tried it once
+   * and went on; now a failure goes to the operator (retry or skip) like a job's rollback.
+   */
+  private async rollbackCore(current: boolean, progress: RollbackProgress): Promise<StepProgress> {
+    const step = this.state.step('rollback', CORE_SCOPE);
+    for (;;) {
+      step.state = 'running';
+      step.runs++;
+      step.attempts++;
+      step.startedAt = now();
+      this.state.setStatus('RollingBack', 'rollback', CORE_SCOPE);
+      try {
+        const res = await this.steps.rollbackCoreRelease();
+        step.state = 'rolled-back';
+        step.reason = res.reason;
+        delete step.lastError;
+        break;
+      } catch (err) {
+        const p = problemOf(err, CONTROL_ATTEMPTS);
+        step.state = 'rollback-failed';
+        step.lastError = p.message;
+        if (!current) break;
+        const d = await this.decisions.ask(
+          {
+            phase: 'rollback',
+            job: CORE_SCOPE,
+            error: p.message,
+            hint: p.hint ?? 'fix the cause and retry; skip leaves ks-core at the revision it is now',
+            allowed: ['retry', 'skip'],
+          },
+          ROLLING_BACK,
+        );
+        if (d.action === 'retry') continue;
+        progress.notRestored.push({ job: CORE_SCOPE, error: p.message, by: d.by, reason: d.reason });
+        break;
+      }
+    }
+    step.endedAt = now();
+    return step;
+  }
+
   /** Moves the attempt's backups aside; a failure goes to the operator like a failed rollback. */
-  private async archive(at: string, progress: RollbackProgress): Promise<void> {
+  private async archive(scopes: string[], at: string, progress: RollbackProgress): Promise<void> {
     for (;;) {
       try {
-        progress.backups = await this.steps.archiveAttempt(this.state.touched, at, workflowInfo().runId);
+        progress.backups = await this.steps.archiveAttempt(scopes, at, workflowInfo().runId);
         return;
       } catch (err) {
         if (isCancellation(err)) throw err;

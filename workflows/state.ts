@@ -12,6 +12,8 @@ export const now = (): string => new Date().toISOString();
 /** Progress, status and touched jobs of an upgrade; registers the `progress` query. */
 export class UpgradeState {
   readonly progress: UpgradeProgress;
+  /** Gate helm ran (or began) `helm upgrade ks-core`: a rollback then rolls core back first. */
+  coreUpgradeTried = false;
 
   constructor(cluster: string) {
     const at = now();

@@ -6,6 +6,8 @@ import type { PlannedJobSteps, UpgradePlan } from '../src/upgrade/plan.js';
 import { CONTROL_ATTEMPTS, problemOf, type UpgradeSteps } from './activities.js';
 import { AbortRequested, type Decisions, type Fallback } from './decisions.js';
 import type { UpgradeClusterInput } from './lib/input.js';
+import { preflightFailure, preflightMarkdown } from './lib/preflight-report.js';
+import { verificationFailure } from './lib/verification-report.js';
 import { now, type UpgradeState } from './state.js';
 
 const FORWARD: Fallback = { policy: 'abort', timeout: 'abort', resume: 'Running' };
@@ -39,6 +41,64 @@ export class ForwardSteps {
         );
         if (d.action === 'abort') throw new AbortRequested(d);
       }
+    }
+  }
+
+  /** Runs the preflight until it passes (the operator fixes and retries) or is aborted. */
+  async preflight(): Promise<void> {
+    for (;;) {
+      this.state.details(
+        `**Preflight** of cluster \`${this.input.cluster}\`: read-only checks before anything changes.`,
+      );
+      let failure: { error: string; hint?: string };
+      try {
+        const report = await this.steps.preflight();
+        this.state.progress.preflight = report;
+        // A dry run reports the preflight; it changes nothing, so there is nothing to stop.
+        if (report.ok || this.input.dryRun) return;
+        failure = preflightFailure(report);
+        this.state.details(
+          `### Preflight of \`${this.input.cluster}\` failed\n\n${preflightMarkdown(report)}`,
+        );
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+        const p = problemOf(err, CONTROL_ATTEMPTS);
+        failure = p.hint === undefined ? { error: p.message } : { error: p.message, hint: p.hint };
+      }
+      const d = await this.decisions.ask(
+        { phase: 'preflight', ...failure, allowed: ['retry', 'abort'] },
+        FORWARD,
+      );
+      if (d.action === 'abort') throw new AbortRequested(d);
+    }
+  }
+
+  /**
+   * Verifies the cluster (the last step); a failed verification waits for the operator, unless
+   * `skipChecks` names `verification`: then it is judged once and recorded.
+   */
+  async verify(): Promise<void> {
+    const skip = this.input.skipChecks?.find((c) => c.name === 'verification');
+    for (;;) {
+      this.state.setStatus('Running');
+      this.state.details(`**Verifying** the upgrade of cluster \`${this.input.cluster}\`.`);
+      let failure: { error: string; hint?: string };
+      try {
+        const report = await this.steps.verify(skip ? 0 : undefined);
+        this.state.progress.verification = report;
+        if (report.ok || skip) return;
+        failure = verificationFailure(report);
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+        const p = problemOf(err, CONTROL_ATTEMPTS);
+        failure = p.hint === undefined ? { error: p.message } : { error: p.message, hint: p.hint };
+      }
+      const d = await this.decisions.ask(
+        { phase: 'verify', ...failure, allowed: ['retry', 'skip', 'abort'] },
+        FORWARD,
+      );
+      if (d.action === 'abort') throw new AbortRequested(d);
+      if (d.action === 'skip') return;
     }
   }
 

@@ -7,6 +7,7 @@ import {
   allHandlersFinished,
   condition,
   isCancellation,
+  patched,
 } from '@temporalio/workflow';
 import type { UpgradePlan } from '../src/upgrade/plan.js';
 import { UpgradeSteps } from './activities.js';
@@ -16,6 +17,7 @@ import { DEFAULT_PHASES, validateUpgradeInput, type UpgradeClusterInput } from '
 import type { Decision, UpgradeResult } from './messages.js';
 import { Rollback, type RollbackOutcome } from './rollback.js';
 import { now, UpgradeState } from './state.js';
+import { verificationMarkdown } from './lib/verification-report.js';
 import { ForwardSteps } from './steps.js';
 
 /** The upgrade of one cluster: plan, phases and their jobs in order, the gate, operator decisions. */
@@ -40,6 +42,9 @@ export async function upgradeCluster(input: UpgradeClusterInput): Promise<Upgrad
   let plan: UpgradePlan | undefined;
   try {
     plan = await forward.plan();
+    // Read-only checks before anything changes (docs/preflight.md); patched: runs started by an
+    // earlier build replay without it.
+    if (patched('preflight')) await forward.preflight();
     if (input.dryRun) {
       state.setStatus('Succeeded');
       state.details(
@@ -52,6 +57,7 @@ export async function upgradeCluster(input: UpgradeClusterInput): Promise<Upgrad
         steps: [],
         decisions: state.progress.decisions,
         plan,
+        ...reports(state),
       };
     }
 
@@ -76,12 +82,20 @@ export async function upgradeCluster(input: UpgradeClusterInput): Promise<Upgrad
         continue;
       }
       ph.state = 'running';
+      // As KubeSphere's upgrade.sh: the v4 CRDs go in after prepare-upgrade, before pre-upgrade.
+      if (phase === 'pre-upgrade' && gated && gateMode === 'helm') await gate.applyCoreCrds(steps);
       for (const pj of plan.jobs) if (pj.enabled && pj.phases.includes(phase)) await forward.run(pj, phase);
       ph.state = 'done';
     }
 
+    // Is the upgrade really done, judged from the cluster (docs/verification.md).
+    if (phases.includes('post-upgrade') && patched('verification')) await forward.verify();
+
     state.setStatus('Succeeded');
-    state.details(`**Upgrade of \`${input.cluster}\` succeeded.**`);
+    const verified = state.progress.verification;
+    state.details(
+      `**Upgrade of \`${input.cluster}\` succeeded.**${verified ? `\n\n${verificationMarkdown(verified)}` : ''}`,
+    );
     await condition(allHandlersFinished);
     return {
       cluster: input.cluster,
@@ -90,6 +104,7 @@ export async function upgradeCluster(input: UpgradeClusterInput): Promise<Upgrad
       steps: state.progress.steps,
       decisions: state.progress.decisions,
       plan,
+      ...reports(state),
     };
   } catch (err) {
     if (err instanceof AbortRequested) {
@@ -121,6 +136,12 @@ function clusterOf(input: unknown): string {
   const cluster =
     typeof input === 'object' && input !== null ? (input as { cluster?: unknown }).cluster : undefined;
   return typeof cluster === 'string' ? cluster : '';
+}
+
+/** The preflight's and the verification's reports, when they ran. */
+function reports(state: UpgradeState): Pick<UpgradeResult, 'preflight' | 'verification'> {
+  const { preflight, verification } = state.progress;
+  return { ...(preflight ? { preflight } : {}), ...(verification ? { verification } : {}) };
 }
 
 function summary(outcome: RollbackOutcome): string {

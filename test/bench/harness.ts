@@ -85,3 +85,83 @@ export function format(c: Comparison): string {
     `  ratio     ${c.speedup.toFixed(2)}x${c.notes ? `   (${c.notes})` : ''}`,
   ].join('\n');
 }
+
+/** One side of a table row: a figure, and the peak RSS of the process that produced it. */
+export interface RowSide {
+  label: string;
+  value: number;
+  unit: string;
+  peakRssMb?: number;
+}
+
+/**
+ * One row of the `npm run bench` table: ours against a baseline measured in the same run, the
+ * ratio in the sense of `ratioLabel`, and whether it meets the issue's target.
+ */
+export interface Row {
+  id: string;
+  workload: string;
+  baseline: RowSide;
+  ours: RowSide;
+  ratio: number;
+  ratioLabel: string;
+  target: string;
+  /** undefined: no target, or not measured in this run. */
+  met: boolean | undefined;
+  rounds: number;
+  /** Why a target is missed, from a profile (filled in by the row or docs/benchmarks.md). */
+  notes?: string;
+  extra?: Record<string, unknown>;
+}
+
+/** A row that is not measured by this bench (e.g. measured by another one): shown, marked so. */
+export function placeholderRow(id: string, workload: string, target: string, why: string): Row {
+  const none: RowSide = { label: '—', value: NaN, unit: '' };
+  return {
+    id,
+    workload,
+    baseline: none,
+    ours: none,
+    ratio: NaN,
+    ratioLabel: '',
+    target,
+    met: undefined,
+    rounds: 0,
+    notes: why,
+  };
+}
+
+/** A {@link Comparison} (speed-up of ours over the baseline) as a table row. */
+export function comparisonRow(id: string, c: Comparison): Row {
+  return {
+    id,
+    workload: c.name,
+    baseline: { label: c.baseline.label, value: c.baseline.medianMs, unit: 'ms' },
+    ours: { label: c.ours.label, value: c.ours.medianMs, unit: 'ms' },
+    ratio: c.ours.medianMs / c.baseline.medianMs,
+    ratioLabel: "× the baseline's time",
+    target: '—',
+    met: undefined,
+    rounds: c.rounds,
+    ...(c.notes ? { notes: c.notes } : {}),
+  };
+}
+
+const num = (n: number, unit: string): string =>
+  Number.isNaN(n) ? '—' : `${n.toFixed(n >= 100 ? 0 : n >= 10 ? 1 : 2)} ${unit}`.trim();
+const rss = (s: RowSide): string => (s.peakRssMb === undefined ? '—' : `${s.peakRssMb.toFixed(0)} MiB`);
+
+/** The rows as one Markdown table (stdout and docs/benchmarks.md). */
+export function formatTable(rows: readonly Row[]): string {
+  const lines = [
+    '| Workload | Baseline (same run) | Ours | Ratio | Target | Met | Peak RSS baseline / ours |',
+    '|---|---|---|---|---|---|---|',
+  ];
+  for (const r of rows) {
+    const met = r.met === undefined ? (r.notes?.startsWith('see ') ? r.notes : '—') : r.met ? 'yes' : 'NO';
+    lines.push(
+      `| ${r.workload} | ${r.baseline.label}: ${num(r.baseline.value, r.baseline.unit)} | ${r.ours.label}: ${num(r.ours.value, r.ours.unit)} | ${Number.isNaN(r.ratio) ? '—' : `${r.ratio.toFixed(2)}${r.ratioLabel}`} | ${r.target} | ${met} | ${rss(r.baseline)} / ${rss(r.ours)} |`,
+    );
+  }
+  return lines.join('\n');
+}

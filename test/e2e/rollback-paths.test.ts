@@ -23,7 +23,7 @@ import { startUpgrade } from '../../src/temporal/client.js';
 import { progressQuery, resolveUpdate } from '../../workflows/messages.js';
 import { demoRegistry } from '../jobs/demo.js';
 import { startEphemeralCluster, type EphemeralCluster } from '../helpers/cluster.js';
-import { runCli, type CliRun } from '../helpers/cli.js';
+import { cli as runCli, type CliResult } from '../helpers/cli.js';
 import { uniqueName } from '../helpers/env.js';
 import { devClusterConnection } from '../helpers/kube.js';
 import { installKubeSphereV3 } from '../helpers/kubesphere.js';
@@ -31,7 +31,7 @@ import { FAST_RETRY, demoSetup, startWorker, temporalClients, waitForProgress } 
 
 const NS = 'kubesphere-system';
 
-const backupsCli = (...args: string[]): Promise<CliRun> => runCli('backups', ...args);
+const backupsCli = (...args: string[]): Promise<CliResult> => runCli(['backups', ...args]);
 
 describe('rollback paths on real servers', () => {
   let client: Client;

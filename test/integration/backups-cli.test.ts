@@ -6,10 +6,10 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createStorage } from '../../src/storage/index.js';
 import { abortedAttemptName, createResourceStore } from '../../src/store/index.js';
-import { runCli, type CliRun } from '../helpers/cli.js';
+import { cli as runCli, type CliResult } from '../helpers/cli.js';
 import { devS3Config, purgeS3Prefix, tempDir } from '../helpers/storage.js';
 
-const cli = (...args: string[]): Promise<CliRun> => runCli('backups', ...args);
+const cli = (...args: string[]): Promise<CliResult> => runCli(['backups', ...args]);
 
 const MARKER = 'cli-secret-marker-91c2';
 

@@ -50,6 +50,10 @@ export class FakeCluster {
   /** Retryable failures of the detect activity before its result (an API server hiccup). */
   detectHiccups = 0;
   archiveFailure: FakeFailure | undefined;
+  /** Gate helm's core rollback fails while set. */
+  coreRollbackFailure: FakeFailure | undefined;
+  /** The preflight and verification activities that ran (kept out of `calls`). */
+  readonly checks: string[] = [];
   readonly detectRequests: CoreUpgradeWaitRequest[] = [];
   readonly archiveRequests: ArchiveAttemptRequest[] = [];
   /** Attempts per activity key, as Temporal counted them. */
@@ -178,6 +182,37 @@ export function fakeActivities(clusters: Map<string, FakeCluster>): UpgradeActiv
           ],
         }),
       );
+    },
+    preflightCluster(req: { input: UpgradeClusterInput }) {
+      const c = of(req.input);
+      c.checks.push('preflight');
+      return Promise.resolve({ cluster: c.name, ok: true, checkedAt: '2026-12-02T00:00:00Z', checks: [] });
+    },
+    verifyCluster(req: { input: UpgradeClusterInput }) {
+      const c = of(req.input);
+      c.checks.push('verify');
+      return Promise.resolve({ cluster: c.name, ok: true, checkedAt: '2026-12-02T00:00:00Z', findings: [] });
+    },
+    applyCoreCrds(req: { input: UpgradeClusterInput }) {
+      of(req.input).calls.push('crds');
+      return Promise.resolve({ chart: 'ks-core-1.1.4', crds: 12 });
+    },
+    upgradeCoreRelease(req: { input: UpgradeClusterInput; attempt: number }) {
+      of(req.input).calls.push(`helm upgrade ${req.attempt}`);
+      return Promise.resolve({ revision: 2, chart: 'ks-core-1.1.4', ranHelm: true, reason: 'upgraded' });
+    },
+    rollbackCoreRelease(req: { input: UpgradeClusterInput }) {
+      const c = of(req.input);
+      c.calls.push('helm rollback');
+      if (c.coreRollbackFailure) return Promise.reject(fail(c.coreRollbackFailure));
+      return Promise.resolve({
+        rolledBack: true,
+        revision: 3,
+        target: 1,
+        restored: 4,
+        deleted: 0,
+        reason: 'back at revision 1',
+      });
     },
     archiveAttempt(req: ArchiveAttemptRequest) {
       const c = of(req.input);

@@ -117,6 +117,36 @@ export const SCENARIOS: Record<string, Scenario> = {
   },
   /** Since the rollback patch: cancelled while a step runs; the rollback waits for the step to stop. */
   'upgrade-v2-cancel-running-step': cancelRunningStep,
+  /**
+   * With preflight and gate helm: the v4 CRDs, helm upgrade, abort in post-upgrade, ks-core's
+   * rollback failing once and retried before the jobs', and the attempt (ks-core too) moved aside.
+   */
+  'upgrade-v3-helm-abort-core-rollback': async (h) => {
+    const c = new FakeCluster();
+    c.failing.set('post-upgrade beta', { message: 'boom' });
+    c.coreRollbackFailure = { message: 'helm: release locked' };
+    const handle = await h.start(c, { gate: 'helm' });
+    await waitFor(handle, (p) => awaiting(p) && p.awaiting?.job === 'beta', 'beta to fail');
+    await handle.executeUpdate(resolveUpdate, {
+      args: [{ action: 'abort', reason: 'record', by: 'recorder' }],
+    });
+    await waitFor(handle, (p) => awaiting(p) && p.awaiting?.job === 'ks-core', 'the core rollback to fail');
+    c.coreRollbackFailure = undefined;
+    await handle.executeUpdate(resolveUpdate, {
+      args: [{ action: 'retry', reason: 'record', by: 'recorder' }],
+    });
+    await settle(handle);
+    return handle;
+  },
+  /** With preflight and verification: a whole upgrade through the signal gate. */
+  'upgrade-v3-preflight-verification': async (h) => {
+    const c = new FakeCluster();
+    const handle = await h.start(c, { gate: 'signal' });
+    await waitFor(handle, (p) => p.status === 'AwaitingCoreUpgrade', 'the gate');
+    await handle.signal(coreUpgradedSignal, { by: 'recorder' });
+    await settle(handle);
+    return handle;
+  },
 };
 
 async function main(names: string[]): Promise<void> {

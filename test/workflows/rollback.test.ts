@@ -267,6 +267,40 @@ describe('upgradeCluster: abort, cancel and rollback (time-skipping server, fake
     assert.equal(c.callsOf('archive').length, 4);
   });
 
+  it('gate helm: ks-core is rolled back first; its failed rollback goes to the operator; its records move too', async () => {
+    const c = new FakeCluster();
+    c.failing.set('post-upgrade beta', { message: 'boom' });
+    c.coreRollbackFailure = { message: 'helm: release locked', hint: 'helm rollback by hand' };
+    const handle = await h.start(c, { gate: 'helm' });
+    await waitFor(handle, awaiting, 'beta post-upgrade to fail');
+    assert.deepEqual(c.callsOf('crds'), ['crds'], 'the v4 CRDs before pre-upgrade');
+    assert.ok(c.calls.indexOf('crds') < c.calls.indexOf('pre-upgrade alpha'));
+    assert.deepEqual(c.callsOf('helm'), ['helm upgrade 1']);
+    await decide(handle, 'abort');
+    const p = await waitFor(
+      handle,
+      (x) => awaiting(x) && x.awaiting?.phase === 'rollback',
+      'the core rollback to fail',
+    );
+    assert.equal(p.awaiting?.job, 'ks-core');
+    assert.deepEqual(p.awaiting.allowed, ['retry', 'skip']);
+    assert.deepEqual(c.callsOf('rollback'), [], 'ks-core first, before any job');
+    c.coreRollbackFailure = undefined;
+    await decide(handle, 'retry');
+    const details = (await failureOf(handle)).details[0] as AbortDetails;
+    assert.deepEqual(
+      details.rollback.map((r) => [r.job, r.state]),
+      [
+        ['ks-core', 'rolled-back'],
+        ['gamma', 'rolled-back'],
+        ['beta', 'rolled-back'],
+        ['alpha', 'rolled-back'],
+      ],
+    );
+    assert.deepEqual(details.notRestored, []);
+    assert.deepEqual(c.archiveRequests[0]?.jobs, ['alpha', 'beta', 'gamma', 'ks-core']);
+  });
+
   it('abort at the plan: nothing was touched, nothing rolled back or moved', async () => {
     const c = new FakeCluster();
     c.planFailure = { message: 'bad config' };
