@@ -1,31 +1,52 @@
 // @ts-check
-import { builtinModules } from 'node:module';
+import path from 'node:path';
 import js from '@eslint/js';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
-// Workflow code runs in Temporal's deterministic sandbox: Node built-ins fail the bundle (or worse,
-// break determinism), and a value import of an activity drags its I/O into the sandbox.
-const nodeBuiltins = builtinModules.filter((m) => !m.startsWith('_'));
-const sandboxRestrictions = {
-  paths: nodeBuiltins.flatMap((name) => [
-    { name, message: 'Workflow code runs in the Temporal sandbox: move I/O into an activity.' },
-    {
-      name: `node:${name}`,
-      message: 'Workflow code runs in the Temporal sandbox: move I/O into an activity.',
+// Workflow code runs in Temporal's deterministic sandbox and is replayed by every future worker
+// build: it may value-import only the two workflow-safe SDK packages and files inside workflows/
+// (small pure modules written for it). Anything else, even pure-looking code in src/, can change
+// under running workflows without anyone thinking of replay. Types may come from anywhere.
+const WORKFLOWS_DIR = path.join(import.meta.dirname, 'workflows');
+const WORKFLOW_PACKAGES = new Set(['@temporalio/workflow', '@temporalio/common']);
+
+/** @type {import('eslint').Rule.RuleModule} */
+const workflowImports = {
+  meta: {
+    type: 'problem',
+    docs: { description: 'workflows/ imports only workflow-safe modules (allow-list)' },
+    schema: [],
+    messages: {
+      denied:
+        "workflows/ may import values only from @temporalio/workflow, @temporalio/common and files inside workflows/; '{{source}}' is none of them. Use `import type`, or move a small pure module into workflows/lib/ (docs/workflow-changes.md).",
     },
-  ]),
-  patterns: [
-    {
-      group: ['**/activities', '**/activities/*', '**/activities/**'],
-      allowTypeImports: true,
-      message: 'Import activities with `import type` only; call them through proxyActivities.',
-    },
-    {
-      group: ['@temporalio/activity', '@temporalio/client', '@temporalio/worker', '@temporalio/testing'],
-      message: 'Only @temporalio/workflow (and @temporalio/common) may be used inside workflows/.',
-    },
-  ],
+  },
+  create(context) {
+    const allowed = (source) => {
+      if (WORKFLOW_PACKAGES.has(source)) return true;
+      if (!source.startsWith('.')) return false;
+      const target = path.resolve(path.dirname(context.filename), source);
+      return target.startsWith(WORKFLOWS_DIR + path.sep);
+    };
+    const typeOnly = (node) =>
+      node.importKind === 'type' ||
+      node.exportKind === 'type' ||
+      (node.specifiers?.length > 0 &&
+        node.specifiers.every((s) => s.importKind === 'type' || s.exportKind === 'type'));
+    const check = (node, sourceNode) => {
+      if (sourceNode?.type !== 'Literal' || typeof sourceNode.value !== 'string') return;
+      if (!typeOnly(node) && !allowed(sourceNode.value)) {
+        context.report({ node: sourceNode, messageId: 'denied', data: { source: sourceNode.value } });
+      }
+    };
+    return {
+      ImportDeclaration: (node) => check(node, node.source),
+      ExportNamedDeclaration: (node) => check(node, node.source),
+      ExportAllDeclaration: (node) => check(node, node.source),
+      ImportExpression: (node) => check(node, node.source),
+    };
+  },
 };
 
 export default tseslint.config(
@@ -61,7 +82,8 @@ export default tseslint.config(
   {
     files: ['workflows/**/*.ts'],
     languageOptions: { globals: {} },
-    rules: { 'no-restricted-imports': ['error', sandboxRestrictions] },
+    plugins: { 'ks-upgrade': { rules: { 'workflow-imports': workflowImports } } },
+    rules: { 'ks-upgrade/workflow-imports': 'error' },
   },
   {
     files: ['**/*.js', '**/*.mjs'],

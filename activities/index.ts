@@ -1,6 +1,7 @@
 // Temporal activities: thin adapters from Temporal to src/. Each builds what a step needs
 // (clients, scoped store, logger, heartbeat, cancellation) and calls the library.
 import { ApplicationFailure, Context, activityInfo } from '@temporalio/activity';
+import { CancelledFailure } from '@temporalio/common';
 import { KsUpgradeError, NON_RETRYABLE_ERROR_NAMES, ValidationError } from '../src/errors.js';
 import { createJobContext } from '../src/jobs/context.js';
 import { defaultRegistry, type JobRegistry } from '../src/jobs/registry.js';
@@ -12,11 +13,13 @@ import {
   waitForMuseumSync,
   type CheckResult,
 } from '../src/upgrade/checks.js';
+import { abortedAttemptName } from '../src/store/index.js';
 import type { UpgradeClusterInput } from '../src/upgrade/input.js';
 import { buildUpgradePlan, loadUpgradeConfig, type UpgradePlan } from '../src/upgrade/plan.js';
 import { clusterConnection, sharedStore } from '../src/upgrade/runtime.js';
 import { executeJobPhase, type StepResult } from '../src/upgrade/step.js';
-import type { WaitReporter } from '../src/util/wait.js';
+import { WaitTimeoutError, type WaitReporter } from '../src/util/wait.js';
+import { GATE_TIMEOUT } from '../workflows/messages.js';
 import { createCoreUpgradeActivities } from './core-upgrade.js';
 import { createCheckActivities, type TemporalLookup } from './checks.js';
 
@@ -42,7 +45,28 @@ export interface PhaseCheckRequest {
 export interface CoreUpgradeWaitRequest {
   input: UpgradeClusterInput;
   timeoutMs: number;
+  /**
+   * When the wait ends (ISO time, set by the workflow): every attempt of the activity shares it, so
+   * retries after a worker crash do not extend the wait. Without it: `timeoutMs` from now.
+   */
+  deadline?: string;
   intervalMs?: number;
+}
+
+/** Input of the `archiveAttempt` activity. */
+export interface ArchiveAttemptRequest {
+  input: UpgradeClusterInput;
+  /** The jobs the aborted attempt touched (their backup scopes move, with `_shared`). */
+  jobs: string[];
+  /** Workflow time of the abort and the run ID: they name the folder, the same on every retry. */
+  abortedAt: string;
+  runId: string;
+}
+
+/** Where an aborted attempt's backups went (small: a folder and a count). */
+export interface ArchiveAttemptResult {
+  folder: string;
+  moved: number;
 }
 
 function activityLogger(): Logger {
@@ -172,6 +196,11 @@ export function createActivities(deps: { registry?: JobRegistry; temporal?: Temp
         });
         return { ...result, attempt: activityInfo().attempt };
       } catch (err) {
+        // Stopped because the workflow cancelled it: a cancellation (the step stopped at a safe
+        // point), not a failure to retry or to put before the operator.
+        if (ctx.cancellationDetails?.cancelRequested) {
+          throw new CancelledFailure(`${req.job} ${req.phase} stopped: the upgrade was cancelled`);
+        }
         throw toFailure(err);
       }
     },
@@ -198,15 +227,53 @@ export function createActivities(deps: { registry?: JobRegistry; temporal?: Temp
       }
     },
 
-    /** The detect gate: polls until KubeSphere v4 core runs, bounded by `timeoutMs`. */
+    /**
+     * The detect gate: polls until KubeSphere v4 core runs. At the deadline it fails for good
+     * (`GateTimeout`, not retried), saying what it saw last, and the workflow asks the operator.
+     */
     async waitForCoreUpgrade(req: CoreUpgradeWaitRequest): Promise<CheckResult> {
       try {
         const { client } = await clusterConnection(req.input.kube);
-        return await waitForCoreUpgrade(client, {
-          timeoutMs: req.timeoutMs,
-          intervalMs: pollInterval(req.intervalMs ?? 5000),
-          reporter: activityReporter(),
-        });
+        const deadline = req.deadline ? Date.parse(req.deadline) : Date.now() + req.timeoutMs;
+        try {
+          return await waitForCoreUpgrade(client, {
+            timeoutMs: Math.max(0, deadline - Date.now()),
+            intervalMs: pollInterval(req.intervalMs ?? 5000),
+            reporter: activityReporter(),
+          });
+        } catch (err) {
+          if (!(err instanceof WaitTimeoutError)) throw err;
+          // A deadline is final: retrying would wait the whole bound again. The operator decides.
+          throw ApplicationFailure.create({
+            type: GATE_TIMEOUT,
+            nonRetryable: true,
+            message: `KubeSphere v4 core not detected within ${Math.round(req.timeoutMs / 1000)}s; last seen: ${err.last}`,
+            details: [
+              {
+                attempt: safeAttempt(),
+                lastSeen: err.last,
+                hint: 'run the helm upgrade of ks-core (see the upgrade guide) until ks-core v4 is deployed and ks-apiserver is ready, then retry this step',
+              },
+            ],
+          });
+        }
+      } catch (err) {
+        throw toFailure(err);
+      }
+    },
+
+    /**
+     * Files an aborted attempt's backups away once its rollback is over, so that the next attempt
+     * backs up the cluster as it is then (src/store/attempts.ts). Safe to retry.
+     */
+    async archiveAttempt(req: ArchiveAttemptRequest): Promise<ArchiveAttemptResult> {
+      try {
+        const loaded = await loadUpgradeConfig(req.input, registry);
+        const store = await sharedStore(loaded.config.storage);
+        const attempt = abortedAttemptName(req.abortedAt, req.runId);
+        const { folder, moved } = await store.moveAttemptAside(req.input.cluster, req.jobs, attempt);
+        activityLogger().info(`backups of the aborted attempt moved to ${folder}`, { objects: moved.length });
+        return { folder, moved: moved.length };
       } catch (err) {
         throw toFailure(err);
       }

@@ -8,6 +8,9 @@ import type { PreflightReport } from '../src/preflight/types.js';
 import type { UpgradePlan } from '../src/upgrade/plan.js';
 import type { VerificationReport } from '../src/verify/types.js';
 
+/** Failure type of the detect gate's deadline: final, never retried; the operator decides next. */
+export const GATE_TIMEOUT = 'GateTimeout';
+
 /** Workflow-level status (also the `UpgradeStatus` search attribute). */
 export type UpgradeStatus =
   | 'Planning'
@@ -38,8 +41,16 @@ export interface Decision extends ResolveRequest {
   error: string;
 }
 
+/** `cancelled`: the step was running when the upgrade was cancelled (it stopped at a safe point). */
 export type StepState =
-  'pending' | 'running' | 'succeeded' | 'failed' | 'skipped' | 'rolled-back' | 'rollback-failed';
+  | 'pending'
+  | 'running'
+  | 'succeeded'
+  | 'failed'
+  | 'skipped'
+  | 'cancelled'
+  | 'rolled-back'
+  | 'rollback-failed';
 
 export interface StepProgress {
   phase: Phase;
@@ -76,6 +87,36 @@ export interface AwaitingDecision {
   allowed: OperatorAction[];
 }
 
+/** A `resolveSignal` that was not taken (signals cannot be refused to the sender). */
+export interface RejectedSignal {
+  at: string;
+  signal: 'resolveSignal';
+  /** The request as sent, if it was an object. */
+  request?: Partial<ResolveRequest>;
+  reason: string;
+}
+
+/** What a rollback left undone: a job whose rollback failed and was skipped, or the backup move. */
+export interface NotRestored {
+  /** Undefined for the move of the attempt's backups. */
+  job?: string;
+  error: string;
+  /** Who skipped it: an operator, `operatorTimeout` or `failurePolicy`. */
+  by: string;
+  reason: string;
+}
+
+/** The rollback of an aborted or cancelled attempt. */
+export interface RollbackProgress {
+  /** `abort` (an operator, operatorTimeout or failurePolicy) or `cancel`. */
+  trigger: 'abort' | 'cancel';
+  /** Jobs to roll back, in the order they are rolled back (newest first). */
+  jobs: string[];
+  notRestored: NotRestored[];
+  /** Where the attempt's backups went, once moved. */
+  backups?: { folder: string; moved: number };
+}
+
 export interface UpgradeProgress {
   cluster: string;
   status: UpgradeStatus;
@@ -89,6 +130,11 @@ export interface UpgradeProgress {
   gate: GateProgress;
   decisions: Decision[];
   awaiting?: AwaitingDecision;
+  /** Jobs with a step that started (and did not report doing nothing), in order of first start. */
+  touched?: string[];
+  /** Resolve signals that were not taken, with the reason (the last 20). */
+  rejectedSignals?: RejectedSignal[];
+  rollback?: RollbackProgress;
   /** The preflight's report (the first step after the plan). */
   preflight?: PreflightReport;
   /** The verification's report (the last step). */

@@ -8,6 +8,8 @@ TEMPORAL_CLI_VERSION=1.5.1
 ETCD_VERSION=3.6.16
 KUBE_VERSION=1.35.4
 VERSITYGW_VERSION=1.7.0
+# Temporal's time-skipping test server (Java, from Maven Central), for the fast workflow suite.
+TEMPORAL_TEST_SERVER_VERSION=1.38.0
 HELM_VERSION=4.3.2
 # crane (github.com/google/go-containerregistry): its `registry serve` is the tests' OCI registry.
 CRANE_VERSION=0.22.1
@@ -32,6 +34,9 @@ temporal_bin() { echo "$TOOLS_DIR/temporal-$TEMPORAL_CLI_VERSION/temporal"; }
 etcd_bin() { echo "$TOOLS_DIR/etcd-$ETCD_VERSION/etcd"; }
 kube_apiserver_bin() { echo "$TOOLS_DIR/kube-apiserver-$KUBE_VERSION/kube-apiserver"; }
 versitygw_bin() { echo "$TOOLS_DIR/versitygw-$VERSITYGW_VERSION/versitygw"; }
+temporal_test_server_bin() {
+  echo "$TOOLS_DIR/temporal-test-server-$TEMPORAL_TEST_SERVER_VERSION/temporal-test-server"
+}
 helm_bin() { echo "$TOOLS_DIR/helm-$HELM_VERSION/helm"; }
 crane_bin() { echo "$TOOLS_DIR/crane-$CRANE_VERSION/crane"; }
 node_dir() { echo "$TOOLS_DIR/node-$NODE_VERSION"; }

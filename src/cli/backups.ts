@@ -8,6 +8,7 @@ import {
   IntegrityError,
   PlaintextSecretError,
   createResourceStore,
+  groupByAttempt,
   type BackupInfo,
   type ResourceStore,
 } from '../store/index.js';
@@ -21,7 +22,8 @@ export interface CliIo {
 const USAGE = `Usage: ks-upgrade backups <command> [options]
 
 Commands:
-  list              list the backup objects: key, size, creation time, encrypted, sensitive
+  list              list the backup objects: key, size, creation time, encrypted, sensitive;
+                    those of aborted attempts (<cluster>/_attempts/…) after the current ones
   show <key>        print one object (verified, decrypted); JSON is pretty-printed
   verify [prefix]   verify every object (header, size, sha256, AES-GCM tag); exit 1 if any fails
   import            copy the original Go ks-upgrade's backups of one cluster into the store
@@ -81,8 +83,27 @@ async function listCommand(
     io.stdout.write(`no backup objects under '${prefix}' in ${store.location}\n`);
     return 0;
   }
-  const rows = [['KEY', 'SIZE', 'CREATED', 'ENCRYPTED', 'SENSITIVE']];
+  // Aborted attempts' backups are kept apart (src/store/attempts.ts): listed after the current ones.
+  const { current, attempts } = groupByAttempt(keys);
   const goTool = goToolObjects(config);
+  const sections: string[] = [];
+  if (current.length > 0) sections.push(await keyTable(store, current, goTool));
+  for (const a of attempts) {
+    sections.push(
+      `older attempt ${a.cluster}/${a.attempt} (aborted; ${a.keys.length} object(s), kept apart, not used by new attempts):\n` +
+        (await keyTable(store, a.keys, goTool)),
+    );
+  }
+  io.stdout.write(`${sections.join('\n\n')}\n${goTool.hint()}`);
+  return 0;
+}
+
+async function keyTable(
+  store: ResourceStore,
+  keys: string[],
+  goTool: ReturnType<typeof goToolObjects>,
+): Promise<string> {
+  const rows = [['KEY', 'SIZE', 'CREATED', 'ENCRYPTED', 'SENSITIVE']];
   for (const key of keys) {
     let info: BackupInfo;
     try {
@@ -99,8 +120,7 @@ async function listCommand(
       info.sensitive ? 'yes' : 'no',
     ]);
   }
-  io.stdout.write(`${table(rows)}\n${goTool.hint()}`);
-  return 0;
+  return table(rows);
 }
 
 async function showCommand(store: ResourceStore, key: string, reveal: boolean, io: CliIo): Promise<number> {

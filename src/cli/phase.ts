@@ -1,10 +1,12 @@
 // `ks-upgrade prepare-upgrade|pre-upgrade|post-upgrade|dynamic-upgrade|rollback`: one phase, in
 // process, without Temporal — the original tool's commands (for Helm hook Jobs and debugging).
+import { randomUUID } from 'node:crypto';
 import { createJobContext } from '../jobs/context.js';
 import { createStreamLogger } from '../jobs/logger.js';
 import { JobPhaseError, instantiateJobs, runPhase } from '../jobs/runner.js';
 import type { Phase } from '../jobs/types.js';
 import { closeSharedConnections } from '../kube/connect.js';
+import { abortedAttemptName } from '../store/index.js';
 import { checkKsVersion, waitForMuseumSync } from '../upgrade/checks.js';
 import { checkClusterBinding } from '../upgrade/cluster-identity.js';
 import { loadUpgradeConfig } from '../upgrade/plan.js';
@@ -64,6 +66,18 @@ export async function phaseCommand(phase: Phase, o: CommonOptions, io: Io): Prom
     );
     for (const r of results) {
       io.stdout.write(`[Job] ${r.name} ${phase}: ${r.outcome}${r.reason ? ` (${r.reason})` : ''}\n`);
+    }
+    if (phase === 'rollback') {
+      // As after an aborted workflow run: the next attempt must back up the cluster as it is then.
+      const attempt = abortedAttemptName(new Date(), randomUUID());
+      const { folder, moved } = await store.moveAttemptAside(
+        input.cluster,
+        jobs.map((j) => j.name),
+        attempt,
+      );
+      io.stdout.write(
+        `[Rollback] ${moved.length} backup object(s) of this attempt moved aside to ${folder}\n`,
+      );
     }
     return EXIT.ok;
   } catch (err) {

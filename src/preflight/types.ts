@@ -1,5 +1,6 @@
 // The contract of preflight: read-only checks run before anything changes (first step of
 // `upgradeCluster`, of `ks-upgrade plan`, and of each cluster in a fleet plan).
+import { PREFLIGHT_CHECKS } from '../../workflows/lib/checks.js';
 
 /** One named preflight check and its outcome. */
 export interface PreflightCheckResult {
@@ -22,14 +23,6 @@ export interface PreflightReport {
   checks: PreflightCheckResult[];
 }
 
-/** The checks, in the order they run and are reported (the names `--skip-check` takes). */
-export const PREFLIGHT_CHECKS = [
-  'api-server',
-  'kubesphere-version',
-  'access',
-  'charts',
-  'images',
-  'store',
-  'concurrent-upgrade',
-] as const;
+/** The checks, in the order they run (defined with the workflow's input validation). */
+export { PREFLIGHT_CHECKS };
 export type PreflightCheckName = (typeof PREFLIGHT_CHECKS)[number];

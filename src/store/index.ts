@@ -28,6 +28,14 @@ export {
   PlaintextSecretError,
   type AbsentRecord,
 } from './errors.js';
+export {
+  ATTEMPTS_SCOPE,
+  abortedAttemptName,
+  groupByAttempt,
+  parseArchivedKey,
+  type AttemptSummary,
+  type MovedAttempt,
+} from './attempts.js';
 export { EncryptionKey, loadEncryptionKey, parseKeyFile, ENCRYPTION_ALGORITHM } from './encryption.js';
 export {
   FORMAT_MAGIC,

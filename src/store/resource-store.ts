@@ -7,6 +7,7 @@ import {
   unsafeKeyReason,
   type Storage,
 } from '../storage/storage.js';
+import { headerKeyFor, moveAttemptAside, type MovedAttempt } from './attempts.js';
 import type { EncryptionKey } from './encryption.js';
 import {
   BackupKeyNotFound,
@@ -194,6 +195,18 @@ export class ResourceStore {
     );
   }
 
+  /**
+   * Files the backups of an aborted attempt away (root store only): every object of the given job
+   * scopes and of `_shared` moves, byte for byte, under `<cluster>/_attempts/<attempt>/`, where
+   * `backups list`, `show` and `verify` still read it. See src/store/attempts.ts.
+   */
+  async moveAttemptAside(cluster: string, jobs: readonly string[], attempt: string): Promise<MovedAttempt> {
+    if (this.#scope.kind !== 'root') {
+      throw new ValidationError(`moveAttemptAside needs the root store, not ${scopeLabel(this.#scope)}`);
+    }
+    return moveAttemptAside(this.#storage, { cluster, scopes: [...jobs, SHARED_SCOPE], attempt });
+  }
+
   /** Writes `obj` as JSON, replacing what is there. Use {@link saveOnce} for backups. */
   async save(key: string, obj: unknown, opts: SaveOptions = {}): Promise<void> {
     const full = this.fullKey(key);
@@ -306,7 +319,7 @@ export class ResourceStore {
    */
   async loadEntry(key: string): Promise<BackupEntry> {
     const full = this.fullKey(key);
-    const parsed = parseObject(await this.read(key, full), full, this.#storage.location);
+    const parsed = parseObject(await this.read(key, full), headerKeyFor(full), this.#storage.location);
     const payload = openPayload(parsed, this.#key, this.#storage.location);
     return { info: this.info(key, parsed.header), payload };
   }
@@ -317,7 +330,7 @@ export class ResourceStore {
    */
   async verify(key: string): Promise<VerifyResult> {
     const full = this.fullKey(key);
-    const parsed = parseObject(await this.read(key, full), full, this.#storage.location);
+    const parsed = parseObject(await this.read(key, full), headerKeyFor(full), this.#storage.location);
     if (parsed.header.encryption && !this.#key)
       return { info: this.info(key, parsed.header), decrypted: false };
     openPayload(parsed, this.#key, this.#storage.location);
@@ -327,7 +340,7 @@ export class ResourceStore {
   /** Header facts after the size and sha256 check, without decrypting. */
   async stat(key: string): Promise<BackupInfo> {
     const full = this.fullKey(key);
-    const parsed = parseObject(await this.read(key, full), full, this.#storage.location);
+    const parsed = parseObject(await this.read(key, full), headerKeyFor(full), this.#storage.location);
     return this.info(key, parsed.header);
   }
 

@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import { ConfigMapResource } from '../../src/api/core.js';
 import { BUILTIN_JOB_FACTORIES } from '../../src/jobs/builtin.js';
+import { createResourceStore } from '../../src/store/index.js';
 import type { ClusterConnection } from '../../src/kube/connect.js';
 import { startChildWorker, type ChildWorker } from '../helpers/child-worker.js';
 import { cli, demoRunArgs, processesUsing, spawnCli, type CliResult } from '../helpers/cli.js';
@@ -113,6 +114,18 @@ describe('ks-upgrade CLI', () => {
     const post = await cli(['post-upgrade', ...phaseArgs(s)]);
     assert.equal(post.code, 1);
     assert.match(post.stderr, /\[Job\] beta post-upgrade failed: injected failure/);
+    // rollback restores from the backups, then moves them aside for the next attempt.
+    const rollback = await cli(['rollback', ...phaseArgs(s)]);
+    assert.equal(rollback.code, 0, rollback.stderr);
+    assert.deepEqual(await names(s.namespace), ['alpha-v3', 'beta-v3', 'gamma-v3']);
+    const folder = new RegExp(
+      `\\[Rollback\\] 3 backup object\\(s\\) of this attempt moved aside to ${s.cluster}/_attempts/aborted-\\d{8}T\\d{6}Z-[0-9a-f]{8}/`,
+    );
+    assert.match(rollback.stdout, folder);
+    const store = await createResourceStore({ local: { path: s.storeDir } });
+    const keys = await store.list(`${s.cluster}/`);
+    assert.equal(keys.length, 3, keys.join(', '));
+    assert.ok(keys.every((k) => k.startsWith(`${s.cluster}/_attempts/aborted-`)));
   });
 
   it('run against a Temporal service with its workers; status and resolve from another command', async () => {

@@ -1,37 +1,15 @@
 // `ks-upgrade backups list|show|verify` as an operator runs it: the real bin script in a child process.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createStorage } from '../../src/storage/index.js';
-import { createResourceStore } from '../../src/store/index.js';
-import { repoRoot } from '../helpers/env.js';
+import { abortedAttemptName, createResourceStore } from '../../src/store/index.js';
+import { cli as runCli, type CliResult } from '../helpers/cli.js';
 import { devS3Config, purgeS3Prefix, tempDir } from '../helpers/storage.js';
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(...args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(repoRoot, 'bin/ks-upgrade.js'), 'backups', ...args], {
-      cwd: repoRoot,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const cli = (...args: string[]): Promise<CliResult> => runCli(['backups', ...args]);
 
 const MARKER = 'cli-secret-marker-91c2';
 
@@ -100,6 +78,45 @@ describe('ks-upgrade backups', () => {
         .map((l) => l.split(/\s+/)[0]),
       ['host/iam/iam-users'],
     );
+  });
+
+  it("list shows an aborted attempt's backups apart; show and verify read them where they are", async () => {
+    const store = await createResourceStore({ local: { path: root }, encryption: { keyFile } });
+    const attempt = abortedAttemptName('2026-12-02T17:55:00Z', '1a2b3c4d-run');
+    await store.scope('member9', 'devops').save('devops-jenkins', { replicas: 1 });
+    await store.moveAttemptAside('member9', ['devops'], attempt);
+    try {
+      const run = await cli('list', '--config', configFile);
+      assert.equal(run.code, 0, run.stderr);
+      const [current, older] = run.stdout.split('\n\n');
+      assert.ok(current && older, run.stdout);
+      assert.ok(!current.includes('_attempts'), current);
+      assert.match(
+        older,
+        new RegExp(
+          `^older attempt member9/${attempt} \\(aborted; 1 object\\(s\\), kept apart, not used by new attempts\\):\nKEY\\s+SIZE`,
+        ),
+      );
+      assert.match(
+        older,
+        new RegExp(`member9/_attempts/${attempt}/devops/devops-jenkins\\s+\\d+\\s+\\S+\\s+yes\\s+no`),
+      );
+      const shown = await cli(
+        'show',
+        `member9/_attempts/${attempt}/devops/devops-jenkins`,
+        '--config',
+        configFile,
+      );
+      assert.equal(shown.code, 0, shown.stderr);
+      assert.deepEqual(JSON.parse(shown.stdout), { replicas: 1 });
+      const verified = await cli('verify', 'member9/_attempts/', '--config', configFile);
+      assert.equal(verified.code, 0, verified.stdout);
+      assert.match(verified.stdout, /1 object\(s\): 1 OK, 0 FAILED/);
+    } finally {
+      for (const key of await store.list('member9/')) {
+        await (await createStorage({ local: { path: root } })).delete(key);
+      }
+    }
   });
 
   it('show pretty-prints JSON and YAML, and refuses sensitive objects without --reveal', async () => {

@@ -44,7 +44,12 @@ import {
 import { ResourceClient } from '../../src/kube/client.js';
 import type { KubeRequest, KubeResponse, KubeTransport } from '../../src/kube/transport.js';
 import type { KubeObject, ResourceType } from '../../src/kube/types.js';
-import { PlaintextSecretError, createResourceStore, type ResourceStore } from '../../src/store/index.js';
+import {
+  PlaintextSecretError,
+  abortedAttemptName,
+  createResourceStore,
+  type ResourceStore,
+} from '../../src/store/index.js';
 import { startEphemeralCluster, type EphemeralCluster } from '../helpers/cluster.js';
 import { installKubeSphereV3, withoutFieldsV4CannotStore } from '../helpers/kubesphere.js';
 import { configWithJobs } from '../helpers/jobs.js';
@@ -1164,14 +1169,17 @@ describe('iam job: crashes between backup and action, then rollback', () => {
       originalManifest,
     );
     assert.deepEqual(await storedVersions(h.kube, 'users.iam.kubesphere.io'), ['v1alpha2', 'v1beta1']);
-    // The attempt's snapshots and backups are filed away; the markers are gone.
-    const keys = await h.scoped.list();
-    assert.ok(
-      keys.every((k) => k.startsWith('rolled-back-')),
-      keys.join(', '),
-    );
-    assert.ok(keys.some((k) => k.endsWith('/iam-users.iam.kubesphere.io')));
-    assert.equal(await h.run('rollback'), 'succeeded', 'rollback again is a no-op');
+    // Safe to run again: the same state, from the same backups.
+    assert.equal(await h.run('rollback'), 'succeeded', 'rollback again');
+    assert.deepEqual(await v3State(h.kube), now, 'a second rollback changes nothing');
+    // Then the upgrade moves the attempt aside (every job alike): snapshots, backups and markers.
+    const attempt = abortedAttemptName(new Date(), 'iamtest1');
+    const { moved } = await h.store.moveAttemptAside('host', ['iam'], attempt);
+    assert.deepEqual(await h.scoped.list(), [], 'the next attempt starts from an empty scope');
+    assert.ok(moved.includes('host/iam/iam-users.iam.kubesphere.io'), moved.join(', '));
+    assert.ok(moved.includes('host/iam/iam-upgrade-status-prepare-upgrade'), 'the markers go too');
+    assert.equal(await h.run('rollback'), 'succeeded', 'rollback without backups is a no-op');
+    assert.deepEqual(await v3State(h.kube), now);
   });
 
   it('a second attempt after rollback starts afresh and completes; rollback after post restores rules and annotations', async () => {

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { INPUT_FIELDS, validateUpgradeInput } from '../../src/upgrade/input.js';
+import { INPUT_FIELDS, MAX_INPUT_DEPTH, tuningMs, validateUpgradeInput } from '../../src/upgrade/input.js';
 import { repoRoot } from '../helpers/env.js';
 
 const schema = JSON.parse(readFileSync(path.join(repoRoot, 'docs/workflow-input.schema.json'), 'utf8')) as {
@@ -50,6 +50,39 @@ describe('workflow input', () => {
     ]);
   });
 
+  it('refuses input that is not an object, and input nested too deep, without recursing', () => {
+    for (const input of [null, 'host', 42, [], true]) {
+      assert.deepEqual(validateUpgradeInput(input), [
+        'input: expected a JSON object like {"cluster":"host"}; see docs/workflow-input.md',
+      ]);
+    }
+    let deep: Record<string, unknown> = {};
+    const input = { cluster: 'host', jobs: { core: { dynamicOptions: deep } } };
+    for (let i = 0; i < 5000; i++) deep = deep.x = {};
+    const problems = validateUpgradeInput(input);
+    assert.equal(problems.length, 1);
+    assert.match(
+      problems[0] ?? '',
+      new RegExp(
+        `^jobs\\.core\\.dynamicOptions(\\.x)+: the input nests deeper than ${MAX_INPUT_DEPTH} levels`,
+      ),
+    );
+  });
+
+  it('reads tuning durations with the Go parser the config uses', () => {
+    assert.deepEqual(validateUpgradeInput({ cluster: 'host', tuning: { operatorTimeout: '1h30m' } }), []);
+    assert.deepEqual(tuningMs({ tuning: { operatorTimeout: '1h30m', gateTimeout: '1.5s' } }), {
+      heartbeatTimeout: undefined,
+      gateTimeout: 1500,
+      detectTimeout: undefined,
+      operatorTimeout: 5_400_000,
+    });
+    assert.deepEqual(validateUpgradeInput({ cluster: 'host', tuning: { gateTimeout: '0s', soon: '1m' } }), [
+      'tuning.gateTimeout: expected a duration such as "30s" or "2h"',
+      'tuning.soon: unknown field; allowed: heartbeatTimeout, gateTimeout, detectTimeout, operatorTimeout',
+    ]);
+  });
+
   it('skipChecks: each names a check, who skips it and why', () => {
     assert.deepEqual(
       validateUpgradeInput({
@@ -71,6 +104,13 @@ describe('workflow input', () => {
         'skipChecks[1]: expected {"name", "by", "reason"}',
       ],
     );
+  });
+
+  it('allowEmpty is a boolean', () => {
+    assert.deepEqual(validateUpgradeInput({ cluster: 'x', allowEmpty: true }), []);
+    assert.deepEqual(validateUpgradeInput({ cluster: 'x', allowEmpty: 'yes' }), [
+      'allowEmpty: expected true or false',
+    ]);
   });
 
   it('refuses credentials wherever they hide', () => {

@@ -61,8 +61,6 @@ export const KEYS = {
   userAnnotations: 'iam-backup-user-globalrole-annotations',
   /** The rolebases CRD and its objects before post-upgrade deleted them. */
   roleBases: 'iam-backup-rolebases',
-  /** Folder that a completed rollback moves this attempt's snapshots and backups to. */
-  rolledBack: (unix: number) => `rolled-back-${unix}`,
 } as const;
 
 export const LABEL = {

@@ -1,6 +1,7 @@
 // Rollback of the iam job: undoes post-, pre- and prepare-upgrade in reverse order from the
-// backups each step took before acting, then files this attempt's backups away so that a new
-// attempt starts from a clean history. What cannot be undone is listed in docs/jobs/iam.md.
+// backups each step took before acting. Every step is safe to run again. Afterwards the upgrade
+// moves the attempt's backups and markers aside (src/store/attempts.ts, for every job alike), so a
+// new attempt starts from a clean history. What cannot be undone is listed in docs/jobs/iam.md.
 import { CustomResourceDefinitionResource } from '../../api/core.js';
 import { getCrd, setStoredVersions } from '../../kube/crd.js';
 import { isAbsent } from '../../kube/errors.js';
@@ -8,7 +9,7 @@ import { apiVersionOf, type KubeObject } from '../../kube/types.js';
 import { forEachLimit } from '../../util/concurrency.js';
 import type { JobContext } from '../types.js';
 import { undoCleanup } from './cleanup.js';
-import { KEYS, STATUS_PHASES } from './constants.js';
+import { KEYS } from './constants.js';
 import { overlay, revertConversion, type Obj } from './convert.js';
 import { undoIdentityProviders } from './identity-providers.js';
 import type { StoredVersionsBackup } from './migrate.js';
@@ -17,7 +18,7 @@ import { undoPost } from './post.js';
 import { undoPrepare } from './prepare.js';
 import { IAM_RESOURCES } from './resources.js';
 import { decodeSnapshot, loadSnapshots, oldestSnapshot } from './snapshot.js';
-import { ErrorList, describeObject, loadUnion, progress, stripServerFields, unixNow } from './util.js';
+import { ErrorList, describeObject, loadUnion, progress, stripServerFields } from './util.js';
 
 /**
  * Reverts the conversions of pre-upgrade step 2 from the OLDEST snapshot of this attempt (the
@@ -94,25 +95,6 @@ async function restoreStoredVersions(ctx: JobContext): Promise<void> {
   }
 }
 
-/**
- * Moves this attempt's snapshots and backups to `rolled-back-<unix>/` and removes the phase
- * markers: the next attempt starts afresh (its own backups, its own oldest snapshot), while the
- * evidence of this one stays in the store.
- */
-async function fileAway(ctx: JobContext): Promise<void> {
-  const folder = KEYS.rolledBack(unixNow());
-  const keys = (await ctx.store.list('iam-')).filter((k) => !k.includes('/'));
-  const statusKeys = new Set(STATUS_PHASES.map((p) => KEYS.status(p)));
-  for (const key of keys) {
-    if (statusKeys.has(key)) continue;
-    const { info, payload } = await ctx.store.loadEntry(key);
-    await ctx.store.saveRaw(`${folder}/${key}`, payload, { contentType: info.contentType, sensitive: true });
-    await ctx.store.delete(key);
-  }
-  for (const key of statusKeys) await ctx.store.delete(key);
-  if (keys.length > 0) ctx.logger.info(`rollback: this attempt's backups moved to ${folder}/`);
-}
-
 /** The whole rollback, newest change first. */
 export async function rollbackIam(ctx: JobContext, options: IamOptions): Promise<void> {
   await undoPost(ctx);
@@ -121,5 +103,4 @@ export async function rollbackIam(ctx: JobContext, options: IamOptions): Promise
   await revertMigration(ctx, options);
   await restoreStoredVersions(ctx);
   await undoPrepare(ctx);
-  await fileAway(ctx);
 }
