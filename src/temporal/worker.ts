@@ -6,6 +6,8 @@ import {
   makeTelemetryFilterString,
   type LogLevel,
 } from '@temporalio/worker';
+import { Client } from '@temporalio/client';
+import { createFleetActivities } from '../../activities/fleet.js';
 import { createActivities } from '../../activities/index.js';
 import type { JobRegistry } from '../jobs/registry.js';
 import { workflowBundle } from './bundle.js';
@@ -42,6 +44,10 @@ export interface UpgradeWorkerOptions {
    * before giving it to another worker (the delay before a dead worker's workflow moves). Default 10s.
    */
   stickyQueueScheduleToStartTimeout?: string;
+  /** Worker identity in workflow history (default `<pid>@<host>`). */
+  identity?: string;
+  /** Workflows kept in memory between tasks (default: the SDK's, from the heap size). */
+  maxCachedWorkflows?: number;
 }
 
 /** A worker serving the upgrade workflows and activities on one task queue. */
@@ -51,13 +57,22 @@ export async function createUpgradeWorker(o: UpgradeWorkerOptions): Promise<Work
     namespace: o.namespace,
     taskQueue: o.taskQueue,
     workflowBundle: await workflowBundle(),
-    activities: createActivities(o.registry ? { registry: o.registry } : {}),
+    activities: {
+      ...createActivities(o.registry ? { registry: o.registry } : {}),
+      // The fleet's activities look at other workflows through a client on the worker's connection.
+      ...createFleetActivities({
+        client: new Client({ connection: o.connection, namespace: o.namespace }),
+        ...(o.registry ? { registry: o.registry } : {}),
+      }),
+    },
     maxConcurrentActivityTaskExecutions: o.maxConcurrentActivities ?? 8,
     // Let a running step notice shutdown (its AbortSignal fires) and stop at a safe point.
     shutdownGraceTime: '20s',
     ...(o.stickyQueueScheduleToStartTimeout
       ? { stickyQueueScheduleToStartTimeout: o.stickyQueueScheduleToStartTimeout }
       : {}),
+    ...(o.identity ? { identity: o.identity } : {}),
+    ...(o.maxCachedWorkflows !== undefined ? { maxCachedWorkflows: o.maxCachedWorkflows } : {}),
   });
 }
 
