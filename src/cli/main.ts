@@ -4,6 +4,7 @@ import { Command, Option } from 'commander';
 import type { Phase } from '../jobs/types.js';
 import { VERSION } from '../version.js';
 import type { CommonOptions, Io } from './common.js';
+import { fleetCommand } from './fleet-commands.js';
 import type { RunOptions } from './run.js';
 
 const io: Io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin };
@@ -186,6 +187,8 @@ withCommon(
     return workerCommand(o, io);
   }),
 );
+
+program.addCommand(fleetCommand(withCommon, action, io));
 
 program
   .command('backups')

@@ -115,16 +115,25 @@ export function nextOccurrence(w: MaintenanceWindow, from: number): WindowOccurr
   return null;
 }
 
-/** `Sat 2025-06-07 01:00–05:00 Europe/Berlin` for messages and `fleet plan`. */
+/** Local `Sat 2025-06-07 01:00:00` of an instant in `tz`. */
+export function localTime(t: number, tz: string): string {
+  const parts: Record<string, string> = {};
+  const f = new Intl.DateTimeFormat('en-US', {
+    timeZone: tz,
+    hourCycle: 'h23',
+    weekday: 'short',
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+    hour: '2-digit',
+    minute: '2-digit',
+    second: '2-digit',
+  });
+  for (const p of f.formatToParts(new Date(t))) parts[p.type] = p.value;
+  return `${parts.weekday ?? ''} ${parts.year ?? ''}-${parts.month ?? ''}-${parts.day ?? ''} ${parts.hour ?? ''}:${parts.minute ?? ''}:${parts.second ?? ''}`;
+}
+
+/** `Sat 2025-06-07 01:00:00 – Sat 2025-06-07 05:00:00 Europe/Berlin` for messages and `fleet plan`. */
 export function describeOccurrence(o: WindowOccurrence, tz: string): string {
-  const fmt = (t: number, withDate: boolean): string =>
-    new Intl.DateTimeFormat('en-GB', {
-      timeZone: tz,
-      hourCycle: 'h23',
-      ...(withDate ? { weekday: 'short', year: 'numeric', month: '2-digit', day: '2-digit' } : {}),
-      hour: '2-digit',
-      minute: '2-digit',
-      second: '2-digit',
-    }).format(new Date(t));
-  return `${fmt(o.opensAt, true)} – ${fmt(o.closesAt, o.closesAt - o.opensAt >= DAY_MS)} ${tz}`;
+  return `${localTime(o.opensAt, tz)} – ${localTime(o.closesAt, tz)} ${tz}`;
 }

@@ -97,7 +97,7 @@ describe('maintenance windows', () => {
     ]);
     assert.match(
       describeOccurrence({ opensAt: t('2025-06-01T10:00:30Z'), closesAt: t('2025-06-01T10:01:00Z') }, 'UTC'),
-      /Sun, 01\/06\/2025, 10:00:30 – 10:01:00 UTC/,
+      /^Sun 2025-06-01 10:00:30 – Sun 2025-06-01 10:01:00 UTC$/,
     );
   });
 });
