@@ -176,7 +176,9 @@ withCommon(
 withCommon(
   program
     .command('worker')
-    .description('run a worker for a Temporal service (SIGTERM drains it)')
+    .description(
+      'run a worker for a Temporal service (SIGTERM drains it); --cluster X: the worker of cluster X, on queue ks-upgrade-cluster-X',
+    )
     .option('--metrics-address <host:port>', 'serve Prometheus metrics (also KS_UPGRADE_METRICS_ADDRESS)')
     .option('--tls-cert <file>', 'mTLS client certificate (also TEMPORAL_TLS_CERT)')
     .option('--tls-key <file>', 'mTLS client key (also TEMPORAL_TLS_KEY)')

@@ -80,6 +80,7 @@ export async function createUpgradeWorker(o: UpgradeWorkerOptions): Promise<Work
 export async function startUpgradeWorker(
   settings: TemporalSettings,
   registry?: JobRegistry,
+  extra: Pick<UpgradeWorkerOptions, 'identity'> = {},
 ): Promise<{ worker: Worker; connection: NativeConnection }> {
   const connection = await NativeConnection.connect(connectionOptions(settings));
   const worker = await createUpgradeWorker({
@@ -87,6 +88,7 @@ export async function startUpgradeWorker(
     namespace: settings.namespace,
     taskQueue: settings.taskQueue,
     ...(registry ? { registry } : {}),
+    ...extra,
   });
   return { worker, connection };
 }
