@@ -160,7 +160,7 @@ export async function demoCluster(
   kube: ResourceClient,
   dir: string,
   name: string,
-  options: { storeDir?: string } = {},
+  options: { storeDir?: string; jobOptions?: Record<string, Record<string, unknown>> } = {},
 ): Promise<{ configFile: string; log: string }> {
   await kube.apply(NamespaceResource, { metadata: { name: DEMO_NAMESPACE } });
   for (const job of DEMO_JOBS) {
@@ -183,7 +183,7 @@ export async function demoCluster(
             enabled: true,
             priority: 300 - i * 100,
             retry: { maximumAttempts: 2, initialInterval: '100ms', maximumInterval: '100ms' },
-            dynamicOptions: { namespace: DEMO_NAMESPACE, log },
+            dynamicOptions: { namespace: DEMO_NAMESPACE, log, ...options.jobOptions?.[job] },
           },
         ]),
       ),
