@@ -295,8 +295,9 @@ export async function upgradeFleet(input: FleetInput): Promise<FleetResult> {
   refresh();
 
   // ---- activities ---------------------------------------------------------------------------------
+  // Short reads of cluster state: a worker lost mid-call is noticed within two minutes.
   const base: ActivityOptions = {
-    startToCloseTimeout: '5m',
+    startToCloseTimeout: '2m',
     retry: { maximumAttempts: 5, initialInterval: '2s', maximumInterval: '30s' },
   };
   const on = (taskQueue: string) => proxyActivities<FleetActivities>({ ...base, taskQueue });

@@ -134,7 +134,7 @@ describe('upgradeFleet: failure budget, operator decisions, pause', () => {
     );
     assert.ok(err instanceof WorkflowFailedError);
     assert.match(
-      String((err.cause as Error | undefined)?.message),
+      String((err.cause)?.message),
       /1 clusters failed, the budget allows 0: no further cluster was started/,
     );
     assert.equal((err.cause as { type?: string } | undefined)?.type, 'FailureBudgetExceeded');

@@ -45,7 +45,7 @@ async function clusterWorker(cluster: string, kubeconfig: string): Promise<Child
   );
   await new Promise<void>((resolve, reject) => {
     let err = '';
-    child.stderr?.on('data', (d: Buffer) => {
+    child.stderr.on('data', (d: Buffer) => {
       err += d.toString();
       if (err.includes(`task queue ${clusterTaskQueue(cluster)}`)) resolve();
     });

@@ -157,7 +157,7 @@ describe('fleet schedules and maintenance windows', () => {
     assert.equal(d.policies.catchupWindow, 600_000);
     assert.equal(d.state.note, 'Saturday 03:00, change CHG-1234');
     assert.equal(d.spec.timezone, 'Europe/Berlin');
-    assert.equal(d.action.type === 'startWorkflow' ? d.action.workflowType : '', 'upgradeFleet');
+    assert.equal(d.action.workflowType, 'upgradeFleet');
 
     const triggered = await cli(['fleet', 'schedule', 'trigger', scheduleId], taskQueue);
     assert.equal(triggered.code, 0, triggered.stderr);
@@ -183,7 +183,7 @@ describe('fleet schedules and maintenance windows', () => {
     assert.ok(Date.now() < opensAt, 'checked before the window opened');
     assert.ok(waiting.clusters.every((c) => c.state === 'pending'));
     assert.equal(waiting.windows.soon?.open, false);
-    assert.equal(waiting.windows.soon?.opensAt, opensAt);
+    assert.equal(waiting.windows.soon.opensAt, opensAt);
     const status = await cli(['fleet', 'status', fleet], taskQueue);
     assert.equal(status.code, 0, status.stderr);
     assert.match(status.stdout, /WaitingForWindow/);
