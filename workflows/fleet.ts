@@ -638,6 +638,9 @@ export async function upgradeFleet(input: FleetInput): Promise<FleetResult> {
           `Upgrade KubeSphere cluster ${name} to v4 (fleet ${input.fleet})`,
         );
         if (rec.awaiting?.kind === 'upgrade') delete rec.awaiting;
+        rec.upgradeStatus = r.ok ? 'Succeeded' : 'Failed';
+        delete rec.phase;
+        delete rec.job;
         if (!r.ok) {
           fail(r.error);
           return;

@@ -40,16 +40,18 @@ export function renderFleet(view: FleetView, workflowId: string, o: { clear?: bo
         `window ${name}: ${w.open ? 'open' : 'closed'}, ${new Date(w.opensAt).toISOString()} – ${new Date(w.closesAt).toISOString()}`,
       );
     }
+    const nameWidth = Math.min(40, Math.max(8, ...p.clusters.map((c) => c.name.length)));
+    const waveWidth = Math.min(24, Math.max(5, ...p.clusters.map((c) => c.wave.length)));
     out.push(
       '',
-      `  ${cell('CLUSTER', 24)} ${cell('WAVE', 12)} ${cell('STATE', 11)} ${cell('UPGRADE', 19)} ${cell('PHASE / JOB', 28)} NOTE`,
+      `  ${cell('CLUSTER', nameWidth)} ${cell('WAVE', waveWidth)} ${cell('STATE', 11)} ${cell('UPGRADE', 19)} ${cell('PHASE / JOB', 28)} NOTE`,
     );
     const waiting: string[] = [];
     for (const c of p.clusters) {
       const phase = [c.phase, c.job].filter(Boolean).join(' / ');
       const note = c.awaiting ? `waits (${c.awaiting.kind}): ${c.awaiting.error}` : (c.error ?? c.note ?? '');
       out.push(
-        `${MARK[c.state] ?? ' '} ${cell(c.name, 24)} ${cell(c.wave, 12)} ${cell(c.state, 11)} ${cell(c.upgradeStatus ?? '', 19)} ${cell(phase, 28)} ${note.split('\n')[0] ?? ''}`,
+        `${MARK[c.state] ?? ' '} ${cell(c.name, nameWidth)} ${cell(c.wave, waveWidth)} ${cell(c.state, 11)} ${cell(c.upgradeStatus ?? '', 19)} ${cell(phase, 28)} ${note.split('\n')[0] ?? ''}`,
       );
       if (c.awaiting) waiting.push(`${c.name}: ${c.awaiting.commands[0] ?? ''}`);
     }

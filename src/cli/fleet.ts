@@ -306,8 +306,14 @@ export async function fleetUpdateCommand(
           io.stderr.write(`ks-upgrade: the fleet refused '${verb}': ${why}\n`);
           return EXIT.usage;
         }
-        if (attempt >= 5 || !/completed|not found|continued/i.test(err instanceof Error ? err.message : ''))
-          throw err;
+        if (!/completed|not found|continued/i.test(err instanceof Error ? err.message : '')) throw err;
+        const state = (await handle.describe()).status.name;
+        if (state !== 'RUNNING') {
+          throw new ValidationError(`fleet ${name} has already ended (${state}): nothing to ${verb}`, {
+            hint: `see ks-upgrade fleet status ${name}`,
+          });
+        }
+        if (attempt >= 5) throw err;
         await new Promise((r) => setTimeout(r, 1000));
       }
     }

@@ -22,7 +22,11 @@ export async function workerCommand(o: WorkerOptions, io: Io): Promise<number> {
     ...(o.temporalAddress ? { address: o.temporalAddress } : {}),
     ...(o.namespace ? { namespace: o.namespace } : {}),
     // `--cluster X`: a worker of cluster X's own, polling its queue with credentials that stay there.
-    ...(o.taskQueue ? { taskQueue: o.taskQueue } : o.cluster ? { taskQueue: clusterTaskQueue(o.cluster) } : {}),
+    ...(o.taskQueue
+      ? { taskQueue: o.taskQueue }
+      : o.cluster
+        ? { taskQueue: clusterTaskQueue(o.cluster) }
+        : {}),
     ...(o.tlsCert ? { tlsCertPath: o.tlsCert } : {}),
     ...(o.tlsKey ? { tlsKeyPath: o.tlsKey } : {}),
     ...(o.tlsCa ? { tlsCaPath: o.tlsCa } : {}),

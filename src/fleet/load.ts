@@ -171,7 +171,8 @@ export function loadFleetText(
     throw new ConfigError(problems.sorted());
   }
   validateAgainstSchema(root, FLEET_SCHEMA, problems, { hints: HINTS, schemaFile: SCHEMA_FILE });
-  const input = problems.size === 0 ? checkFleet(file, root, problems, options) : undefined;
+  // The fleet's own rules run even when the schema found problems: every problem in one pass.
+  const input = checkFleet(file, root, problems, options);
   if (problems.size > 0 || !input) throw new ConfigError(problems.sorted());
   // The loader's checks cover the workflow's own; anything left would be a loader bug.
   const left = validateFleetInput(input);
@@ -246,7 +247,10 @@ function checkFleet(
   const fleetWindow = checkWindowRef(root.entries.get('window'), 'window');
 
   // ---- clusters
-  const clustersNode = root.entries.get('clusters') as ListNode;
+  const clustersNode: ListNode =
+    root.entries.get('clusters')?.kind === 'list'
+      ? (root.entries.get('clusters') as ListNode)
+      : { kind: 'list', at: root.at, items: [] };
   const clusters: FleetCluster[] = [];
   const firstAt = new Map<string, Origin>();
   const hosts: { name: string; node: ConfigNode }[] = [];
@@ -294,7 +298,7 @@ function checkFleet(
     checkAccess(ctx, item, p, c, defaults, options.contexts, file);
     clusters.push(c);
   });
-  if (hosts.length === 0) {
+  if (hosts.length === 0 && root.entries.get('clusters')?.kind === 'list') {
     ctx.at(
       clustersNode,
       'clusters',
@@ -592,7 +596,7 @@ function matches(labels: Record<string, string>, s: Selector): boolean {
 
 function checkBudget(ctx: Ctx, node: ConfigNode | undefined, clusters: number): FailureBudget {
   const v = scalar(node);
-  if (!node || v === undefined || v === null) return { count: 0 };
+  if (!node || (typeof v !== 'number' && typeof v !== 'string')) return { count: 0 }; // other types: the schema says
   if (typeof v === 'number') {
     if (v < 0 || v > clusters) {
       ctx.at(
@@ -610,7 +614,7 @@ function checkBudget(ctx: Ctx, node: ConfigNode | undefined, clusters: number): 
     ctx.at(
       node,
       'failureBudget',
-      m ? `${String(v)} is out of range` : `"${String(v)}" is neither a count nor a percentage`,
+      m ? `${v} is out of range` : `"${v}" is neither a count nor a percentage`,
       'write a whole number of clusters (e.g. 1) or a percentage from 0% to 100% (e.g. "10%")',
     );
   }
@@ -671,6 +675,7 @@ function checkWindows(ctx: Ctx, node: MapNode | undefined, now: number): Map<str
         'use an IANA name such as "Europe/Berlin", "Asia/Shanghai" or "UTC"',
       );
     for (const key of ['start', 'end'] as const) {
+      if (typeof plain[key] !== 'string') continue; // the schema says what is wrong
       if (parseClock(w[key]) === undefined || (key === 'start' && w.start.startsWith('24'))) {
         bad(
           key,
@@ -686,7 +691,8 @@ function checkWindows(ctx: Ctx, node: MapNode | undefined, now: number): Map<str
     }
     if (w.days && new Set(w.days).size !== w.days.length)
       bad('days', 'a day is listed twice', 'list each weekday once');
-    if (ctx.problems.size === before && nextOccurrence(w, now) === null) {
+    const complete = typeof plain.start === 'string' && typeof plain.end === 'string';
+    if (complete && ctx.problems.size === before && nextOccurrence(w, now) === null) {
       const why =
         w.days?.length === 0
           ? 'days is empty'
