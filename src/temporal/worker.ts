@@ -5,6 +5,7 @@ import {
   Worker,
   makeTelemetryFilterString,
   type LogLevel,
+  type WorkflowBundleOption,
 } from '@temporalio/worker';
 import { Client } from '@temporalio/client';
 import { createFleetActivities } from '../../activities/fleet.js';
@@ -48,6 +49,8 @@ export interface UpgradeWorkerOptions {
   identity?: string;
   /** Workflows kept in memory between tasks (default: the SDK's, from the heap size). */
   maxCachedWorkflows?: number;
+  /** A pre-built workflow bundle (default: dist/workflow-bundle.js, else bundled now). */
+  workflowBundle?: WorkflowBundleOption;
 }
 
 /** A worker serving the upgrade workflows and activities on one task queue. */
@@ -56,7 +59,7 @@ export async function createUpgradeWorker(o: UpgradeWorkerOptions): Promise<Work
     connection: o.connection,
     namespace: o.namespace,
     taskQueue: o.taskQueue,
-    workflowBundle: await workflowBundle(),
+    workflowBundle: o.workflowBundle ?? (await workflowBundle()),
     activities: {
       ...createActivities(o.registry ? { registry: o.registry } : {}),
       // The fleet's activities look at other workflows through a client on the worker's connection.
