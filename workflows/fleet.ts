@@ -12,6 +12,7 @@ import {
   condition,
   continueAsNew,
   isCancellation,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -552,11 +553,13 @@ export async function upgradeFleet(input: FleetInput): Promise<FleetResult> {
     const rec = fs.record(name);
     const cluster = inputOf(name);
     const queue = queueOf(name);
+    const listed = fs.config(name).gateways;
+    // "none" needs no look at the cluster's config and backups. Fleets started before this change
+    // asked planGateways anyway: the patch keeps their histories replaying.
+    if (!rec.gateways && Array.isArray(listed) && listed.length === 0 && patched('fleet-no-gateways-no-plan'))
+      rec.gateways = [];
     if (!rec.gateways) {
-      const plan = await on(queue).planGateways({
-        input: cluster,
-        gateways: fs.config(name).gateways ?? 'auto',
-      });
+      const plan = await on(queue).planGateways({ input: cluster, gateways: listed ?? 'auto' });
       rec.gateways = plan.gateways.map((g) => ({
         name: g,
         state: 'pending',

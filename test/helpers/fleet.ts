@@ -14,6 +14,8 @@ import {
   type InstallPlan,
 } from '../../src/api/v4/index.js';
 import type { ResourceClient } from '../../src/kube/client.js';
+import type { KubeObject } from '../../src/kube/types.js';
+import * as v3 from '../../src/api/v3/index.js';
 import { fleetProgressQuery, type FleetProgress } from '../../workflows/fleet/messages.js';
 import { DEMO_JOBS } from '../jobs/demo.js';
 import { startEphemeralCluster, type EphemeralCluster } from './cluster.js';
@@ -226,6 +228,118 @@ export async function multiContextKubeconfig(
 
 export async function tempDir(prefix: string): Promise<string> {
   return mkdtemp(path.join(tmpdir(), `ks-upgrade-${prefix}-`));
+}
+
+/** The v3 cluster gateway: its v1alpha1 CRD and Gateway (not in the shared fixture, see its crds/). */
+export const V1_CLUSTER_GATEWAY = 'kubesphere-router-kubesphere-system';
+export async function installV1ClusterGateway(kube: ResourceClient): Promise<void> {
+  await applyObjects(kube, [
+    {
+      apiVersion: 'apiextensions.k8s.io/v1',
+      kind: 'CustomResourceDefinition',
+      metadata: { name: 'gateways.gateway.kubesphere.io' },
+      spec: {
+        group: 'gateway.kubesphere.io',
+        scope: 'Namespaced',
+        names: { plural: 'gateways', singular: 'gateway', kind: 'Gateway', listKind: 'GatewayList' },
+        versions: [
+          {
+            name: 'v1alpha1',
+            served: true,
+            storage: true,
+            schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } },
+          },
+        ],
+      },
+    } as KubeObject,
+  ]);
+  await applyObjects(kube, [
+    {
+      apiVersion: 'gateway.kubesphere.io/v1alpha1',
+      kind: 'Gateway',
+      metadata: {
+        name: V1_CLUSTER_GATEWAY,
+        namespace: 'kubesphere-controls-system',
+        labels: { 'kubesphere.io/gateway-type': 'cluster' },
+      },
+      spec: {
+        controller: { replicas: 1, scope: { enabled: false, namespace: '' } },
+        deployment: { replicas: 1 },
+        service: { type: 'NodePort' },
+      },
+    } as KubeObject,
+  ]);
+}
+
+/**
+ * kube-controller-manager's garbage collector, for the one object a member's upgrade deletes with
+ * propagation Orphan (the test API servers run no controller manager): the v3 WorkspaceTemplate
+ * `system-workspace` loses its `orphan` finalizer once it is being deleted.
+ */
+export function startOrphanCollector(kube: ResourceClient, intervalMs = 300): { stop(): Promise<void> } {
+  const state = { stopped: false };
+  const loop = (async () => {
+    while (!state.stopped) {
+      try {
+        for (const wt of await kube.listAll(v3.WorkspaceTemplateResource)) {
+          if (!wt.metadata.deletionTimestamp || !wt.metadata.finalizers?.includes('orphan')) continue;
+          await kube.patch(v3.WorkspaceTemplateResource, wt.metadata.name ?? '', undefined, {
+            metadata: { finalizers: wt.metadata.finalizers.filter((f) => f !== 'orphan') },
+          });
+        }
+      } catch {
+        // the CRD is not there (yet), or the object just went away
+      }
+      await new Promise((r) => setTimeout(r, intervalMs));
+    }
+  })();
+  return {
+    stop: async () => {
+      state.stopped = true;
+      await loop;
+    },
+  };
+}
+
+/**
+ * The host's ks-controller-manager reporting an extension installed on a member: every InstallPlan
+ * placed on `member` gets `clusterSchedulingStatuses[member] = Installed` (the stand-in controller
+ * only sets the plan's own state). Start it once the member runs v4.
+ */
+export function startMemberInstallReports(
+  host: ResourceClient,
+  member: string,
+  intervalMs = 300,
+): { stop(): Promise<void> } {
+  const state = { stopped: false };
+  const loop = (async () => {
+    while (!state.stopped) {
+      try {
+        for (const plan of await host.listAll(InstallPlanResource)) {
+          const placed = plan.spec.clusterScheduling?.placement?.clusters ?? [];
+          const reported = plan.status?.clusterSchedulingStatuses as Record<string, unknown> | undefined;
+          if (!placed.includes(member) || reported?.[member]) continue;
+          await host.patch(
+            InstallPlanResource,
+            plan.metadata.name ?? '',
+            undefined,
+            { status: { clusterSchedulingStatuses: { [member]: { state: 'Installed' } } } },
+            'merge',
+            'status',
+          );
+        }
+      } catch {
+        // the CRD is not there (yet), or the plan just changed
+      }
+      await new Promise((r) => setTimeout(r, intervalMs));
+    }
+  })();
+  return {
+    stop: async () => {
+      state.stopped = true;
+      await loop;
+    },
+  };
 }
 
 /** Polls fleetProgress until `predicate` holds. */

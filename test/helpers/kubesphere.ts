@@ -129,8 +129,14 @@ export async function putKsCoreRelease(
 export async function playCoreUpgrade(
   kube: ResourceClient,
   extensions: [string, string][] = [],
+  options: { skipCrds?: string[] } = {},
 ): Promise<void> {
-  for (const file of yamlFiles(path.join(V4, 'crds'))) await applyObjects(kube, readYamlDocuments(file));
+  // skipCrds: e.g. the v2alpha1 Gateway CRD, on a cluster that still serves v1alpha1 Gateways (the
+  // gateway job swaps them in post-upgrade).
+  for (const file of yamlFiles(path.join(V4, 'crds'))) {
+    const docs = readYamlDocuments(file).filter((o) => !options.skipCrds?.includes(o.metadata.name ?? ''));
+    await applyObjects(kube, docs);
+  }
   await kube.apply(RepositoryResource, {
     metadata: { name: 'extensions-museum' },
     spec: { url: 'https://extensions-museum.kubesphere-system.svc' },
