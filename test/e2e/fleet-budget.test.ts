@@ -134,7 +134,7 @@ describe('upgradeFleet: failure budget, operator decisions, pause', () => {
     );
     assert.ok(err instanceof WorkflowFailedError);
     assert.match(
-      String((err.cause)?.message),
+      String(err.cause?.message),
       /1 clusters failed, the budget allows 0: no further cluster was started/,
     );
     assert.equal((err.cause as { type?: string } | undefined)?.type, 'FailureBudgetExceeded');
@@ -184,11 +184,9 @@ describe('upgradeFleet: failure budget, operator decisions, pause', () => {
     await handle.executeUpdate(pauseUpdate, {
       args: [{ reason: 'change freeze until the incident is closed', by: 'carol' }],
     });
-    await client.workflow
-      .getHandle(upgradeWorkflowId(name('member1')))
-      .executeUpdate(resolveUpdate, {
-        args: [{ action: 'skip', reason: 'alpha is not used on member1', by: 'dave' }],
-      });
+    await client.workflow.getHandle(upgradeWorkflowId(name('member1'))).executeUpdate(resolveUpdate, {
+      args: [{ action: 'skip', reason: 'alpha is not used on member1', by: 'dave' }],
+    });
     const paused = await waitForFleet(
       handle,
       (p) =>

@@ -240,10 +240,7 @@ describe('ks-upgrade fleet (CLI)', () => {
     );
     assert.ok(err instanceof WorkflowFailedError);
     assert.equal((err.cause as { type?: string } | undefined)?.type, 'FleetCancelled');
-    assert.match(
-      String((err.cause)?.message),
-      /cancelled by heidi: maintenance window cut short/,
-    );
+    assert.match(String(err.cause?.message), /cancelled by heidi: maintenance window cut short/);
     const described = await handle.describe();
     assert.equal(
       described.typedSearchAttributes.get({ name: 'UpgradeStatus', type: 'KEYWORD' } as never),
