@@ -14,6 +14,7 @@
 //
 // Usage: npm run demo -- fleet [stop]
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -157,9 +158,13 @@ async function main(): Promise<void> {
   // The original's defaults (core, iam); members skip the extensions-museum check, as the
   // original's upgrade.sh does (the museum runs on the host only).
   const backups = path.join(demoDir, `backups-${Date.now()}`);
+  // The core job refuses plaintext backups (kubesphere-config holds the JWT secret): the demo
+  // encrypts them with a key of its own.
+  const keyFile = path.join(demoDir, 'backup.key');
+  if (!existsSync(keyFile)) writeFileSync(keyFile, randomBytes(32), { mode: 0o600 });
   writeFileSync(
     path.join(demoDir, 'common.yaml'),
-    `# Every cluster: local backups.\nstorage:\n  local:\n    path: ${backups}\nvalidator:\n  extensionsMuseum:\n    watchTimeout: 2m\n`,
+    `# Every cluster: local, encrypted backups.\nstorage:\n  local:\n    path: ${backups}\n  encryption:\n    keyFile: ${keyFile}\nvalidator:\n  extensionsMuseum:\n    watchTimeout: 2m\n`,
   );
   writeFileSync(
     path.join(demoDir, 'member.yaml'),
