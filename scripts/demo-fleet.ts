@@ -37,6 +37,7 @@ import { approveWaveUpdate, fleetProgressQuery, type FleetProgress } from '../wo
 import { progressQuery } from '../workflows/messages.js';
 import { startStandInController, type StandInController } from '../test/fixtures/kubesphere-v4/controller.js';
 import { startFleetStandIns } from '../test/fixtures/kubesphere-v4/extensions.js';
+import { startMemberInstallReports, startOrphanCollector } from '../test/helpers/fleet.js';
 import {
   connectMemberCluster,
   installFixtureFleet,
@@ -48,7 +49,17 @@ const run = promisify(execFile);
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const demoDir = path.join(root, '.dev', 'demo-fleet');
 const stateDir = path.join(demoDir, 'temporal');
-const CLUSTERS = { host: 'ks-fleet-host', member1: 'ks-fleet-member1', member2: 'ks-fleet-member2' } as const;
+const ROLES = ['host', 'member1', 'member2'] as const;
+// API servers of their own for each run: a removed one's data stays in the dev etcd under its
+// name, so a second run on the same name would find the first run's v4 objects. `stop` reads them.
+const stamp = Date.now().toString(36);
+const CLUSTERS = Object.fromEntries(ROLES.map((r) => [r, `ks-fleet-${r}-${stamp}`])) as Record<
+  (typeof ROLES)[number],
+  string
+>;
+const clustersFile = path.join(demoDir, 'clusters.json');
+const startedClusters = (): string[] =>
+  existsSync(clustersFile) ? (JSON.parse(readFileSync(clustersFile, 'utf8')) as string[]) : [];
 const out = (s = ''): void => {
   process.stdout.write(`${s}\n`);
 };
@@ -58,9 +69,11 @@ async function stop(): Promise<void> {
     const lease = await ensureEmbeddedServer(stateDir, defaultTemporalCliPath());
     await lease.server.stop();
   }
-  for (const c of Object.values(CLUSTERS)) {
+  const started = startedClusters();
+  for (const c of started) {
     await run('bash', [path.join(root, 'deploy/dev/cluster'), 'remove', c]).catch(() => undefined);
   }
+  writeFileSync(clustersFile, '[]\n');
   out('fleet demo stopped (its Temporal state stays in .dev/demo-fleet/temporal/temporal.db)');
 }
 
@@ -114,8 +127,9 @@ async function main(): Promise<void> {
 
   out('▶ three fresh API servers: a KubeSphere v3.4.1 host and two members registered on it');
   const kubeconfigs: Record<string, string> = {};
+  const started = startedClusters();
+  writeFileSync(clustersFile, `${JSON.stringify([...started, ...Object.values(CLUSTERS)])}\n`);
   for (const [role, name] of Object.entries(CLUSTERS)) {
-    await run('bash', [path.join(root, 'deploy/dev/cluster'), 'remove', name]).catch(() => undefined);
     const { stdout } = await run('bash', [path.join(root, 'deploy/dev/cluster'), 'add', name]);
     kubeconfigs[role] = stdout.trim().split('\n').pop() ?? '';
   }
@@ -213,6 +227,10 @@ async function main(): Promise<void> {
   const workerRun = worker.run();
   const controllers: StandInController[] = Object.values(conns).map((c) => startStandInController(c.client));
   const standIns = startFleetStandIns(conn('host').client, conn('member1').client);
+  // No kube-controller-manager on the demo's API servers: play its garbage collector for the
+  // object a member's core job deletes with propagation Orphan, and (once a member runs v4) the
+  // host's controller reporting the extensions placed on it installed.
+  const loops = [startOrphanCollector(conn('member1').client), startOrphanCollector(conn('member2').client)];
   const { client, connection } = await connectClient(settings);
   try {
     const { handle } = await startFleet(client, input, settings.taskQueue);
@@ -247,6 +265,7 @@ async function main(): Promise<void> {
             played.add(c.name);
             out(`▶ ${c.name}: at the gate — playing \`helm upgrade ks-core\` to v4.1.3 on it`);
             await playCoreUpgrade(conn(c.name as keyof typeof CLUSTERS).client, []);
+            if (c.name !== 'host') loops.push(startMemberInstallReports(conn('host').client, c.name));
           }
         }
       }
@@ -276,6 +295,7 @@ async function main(): Promise<void> {
   } finally {
     for (const c of controllers) await c.stop();
     await standIns.stop();
+    for (const l of loops) await l.stop();
     worker.shutdown();
     await workerRun;
     await native.close();
