@@ -1,6 +1,7 @@
 // Temporal activities of the fleet: thin adapters from upgradeFleet to src/fleet. The wave gate's
 // checks run on the cluster's own task queue (its worker's credentials); looking at other
 // workflows needs a Temporal client, which the worker passes in.
+import type { createCheckActivities } from './checks.js';
 import { Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import { observeUpgrades, type ObserveRequest, type Observation } from '../src/fleet/observe.js';
@@ -8,7 +9,6 @@ import type { MaintenanceWindow } from '../src/fleet/input.js';
 import {
   backedUpGateways,
   clearMemberSchedulable,
-  verifyClusterState,
   verifyGatewayState,
   verifyMemberOnHost,
 } from '../src/fleet/verify.js';
@@ -50,16 +50,6 @@ async function guard<T>(fn: () => Promise<T>): Promise<T> {
 export function createFleetActivities(deps: { client?: Client; registry?: JobRegistry } = {}) {
   const registry = deps.registry ?? defaultRegistry;
   return {
-    /**
-     * The cluster's upgrade on its observed state. (The full verification of issue 6b takes this
-     * name and signature; this one checks what the fleet's gate needs today.)
-     */
-    async verifyCluster(input: UpgradeClusterInput): Promise<VerificationReport> {
-      return guard(async () =>
-        verifyClusterState((await clusterConnection(input.kube)).client, input.cluster),
-      );
-    },
-
     async verifyMemberOnHost(req: MemberOnHostRequest): Promise<VerificationReport> {
       return guard(async () =>
         verifyMemberOnHost((await clusterConnection(req.host.kube)).client, req.member),
@@ -142,4 +132,9 @@ export function createFleetActivities(deps: { client?: Client; registry?: JobReg
 }
 
 /** The fleet activity interface the workflow proxies (type only). */
-export type FleetActivities = ReturnType<typeof createFleetActivities>;
+/**
+ * What the fleet calls: its own activities and the verification of a cluster's upgrade
+ * (`verifyCluster`, activities/checks.ts — the same check as upgradeCluster's last step).
+ */
+export type FleetActivities = ReturnType<typeof createFleetActivities> &
+  Pick<ReturnType<typeof createCheckActivities>, 'verifyCluster'>;

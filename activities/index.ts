@@ -17,6 +17,10 @@ import { buildUpgradePlan, loadUpgradeConfig, type UpgradePlan } from '../src/up
 import { clusterConnection, sharedStore } from '../src/upgrade/runtime.js';
 import { executeJobPhase, type StepResult } from '../src/upgrade/step.js';
 import { sleep } from '../src/util/concurrency.js';
+import { createCoreUpgradeActivities } from './core-upgrade.js';
+import { createCheckActivities, type TemporalLookup } from './checks.js';
+
+export type { PreflightRequest, TemporalLookup, VerifyRequest } from './checks.js';
 
 /** Input of the `runJobPhase` activity. */
 export interface JobPhaseRequest {
@@ -98,10 +102,13 @@ function safeAttempt(): number | undefined {
 }
 
 /** The activities, bound to a job registry (tests and plugin builds pass their own). */
-export function createActivities(deps: { registry?: JobRegistry } = {}) {
+export function createActivities(deps: { registry?: JobRegistry; temporal?: TemporalLookup } = {}) {
   const registry = deps.registry ?? defaultRegistry;
 
   return {
+    ...createCoreUpgradeActivities({ registry, toFailure, logger: activityLogger }),
+    ...createCheckActivities({ registry, ...(deps.temporal ? { temporal: deps.temporal } : {}) }, toFailure),
+
     /** Loads and validates the config, and plans the jobs (dry run: asks each job what it would do). */
     async planUpgrade(input: UpgradeClusterInput): Promise<UpgradePlan> {
       try {

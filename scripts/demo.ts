@@ -13,8 +13,9 @@
 //        npm run demo -- fleet [stop]  (a host and two members as one fleet: scripts/demo-fleet.ts)
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { NativeConnection } from '@temporalio/worker';
 import { ConfigMapResource, CustomResourceDefinitionResource, SecretResource } from '../src/api/core.js';
@@ -37,10 +38,13 @@ import {
   writeExtensionCharts,
 } from '../test/fixtures/kubesphere-v4/extensions.js';
 import { installFixtureFleet, playCoreUpgrade } from '../test/helpers/kubesphere.js';
+import { backupSummaryLines, backupsPerJob } from './demo-summary.js';
 
 const run = promisify(execFile);
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
-const demoDir = path.join(root, '.dev', 'demo');
+// The dev servers' state dir (deploy/dev/lib.sh): the demo's own state lives beside theirs.
+const devState = process.env.KS_UPGRADE_DEV_STATE ?? path.join(root, '.dev');
+const demoDir = path.join(devState, 'demo');
 const stateDir = path.join(demoDir, 'temporal');
 const CLUSTER = 'ks-demo';
 const MEMBER = 'ks-demo-member';
@@ -48,14 +52,40 @@ const out = (s = ''): void => {
   process.stdout.write(`${s}\n`);
 };
 
+/**
+ * Stops what a demo run left running, starting nothing: its Temporal server (by the PID in
+ * server.json, only while that PID is still a `temporal` on the demo's database) and its two API
+ * servers. scripts/demo then stops the dev servers when the demo started them.
+ */
 async function stop(): Promise<void> {
-  if (existsSync(path.join(stateDir, 'server.json'))) {
-    const lease = await ensureEmbeddedServer(stateDir, defaultTemporalCliPath());
-    await lease.server.stop();
+  const record = path.join(stateDir, 'server.json');
+  if (existsSync(record)) {
+    const { pid } = JSON.parse(readFileSync(record, 'utf8')) as { pid: number };
+    if (isDemoTemporal(pid)) {
+      process.kill(pid, 'SIGTERM');
+      const deadline = Date.now() + 10_000;
+      while (isDemoTemporal(pid) && Date.now() < deadline) await sleep(100);
+      if (isDemoTemporal(pid)) process.kill(pid, 'SIGKILL');
+      out(`stopped the demo's Temporal server (pid ${pid})`);
+    }
+    rmSync(record, { force: true });
   }
-  for (const c of [CLUSTER, MEMBER])
-    await run('bash', [path.join(root, 'deploy/dev/cluster'), 'remove', c]).catch(() => undefined);
-  out('demo stopped (its Temporal state stays in .dev/demo/temporal/temporal.db)');
+  for (const c of [CLUSTER, MEMBER]) {
+    if (existsSync(path.join(devState, 'run', `apiserver-${c}.pid`))) {
+      await run('bash', [path.join(root, 'deploy/dev/cluster'), 'remove', c]).catch(() => undefined);
+      out(`stopped the demo's API server ${c}`);
+    }
+  }
+  out(`demo stopped (its Temporal state stays in ${path.join(stateDir, 'temporal.db')})`);
+}
+
+/** Alive, and still the Temporal server on the demo's database (a recycled PID is left alone). */
+function isDemoTemporal(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(path.join(stateDir, 'temporal.db'));
+  } catch {
+    return false;
+  }
 }
 
 async function main(): Promise<void> {
@@ -172,12 +202,9 @@ async function main(): Promise<void> {
 
     out('\n▶ summary');
     const store = await createResourceStore({ local: { path: backups }, encryption: { keyFile } });
-    const keys = await store.list();
-    out(`  backed up: ${keys.length} objects in ${backups} (AES-256-GCM, key in ${keyFile})`);
-    for (const key of keys) {
-      const info = await store.stat(key);
-      out(`    ${key.padEnd(72)} ${String(info.size).padStart(8)} B${info.encrypted ? '  encrypted' : ''}`);
-    }
+    const listCommand = `node bin/ks-upgrade.js backups list --config ${configFile}`;
+    for (const line of backupSummaryLines(await backupsPerJob(store), listCommand)) out(`  ${line}`);
+    out(`  (AES-256-GCM, key in ${keyFile})`);
     const count = async (rt: Parameters<typeof kube.listAll>[0]): Promise<number> =>
       (await kube.listIfServed(rt)).length;
     out(

@@ -24,6 +24,12 @@ export const NON_RETRYABLE_ERROR_NAMES: readonly string[] = [
   'PlaintextSecretError',
   'UnsafeKeyError',
   'KeyConflictError',
+  // Gate helm: a release helm left failed or busy, or a cluster that cannot take the chart, needs
+  // an operator's decision (retry = a new attempt that runs helm again, or abort = roll back).
+  'HelmReleaseFailedError',
+  'HelmReleaseBusyError',
+  'CoreReleaseMissingError',
+  'CoreUpgradeConflictError',
 ];
 
 /** The message, and the fix when there is one, as one line for logs and CLI output. */

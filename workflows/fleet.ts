@@ -481,7 +481,9 @@ export async function upgradeFleet(input: FleetInput): Promise<FleetResult> {
    */
   const verifyClusterOnce = async (name: string, rec: ClusterRecord): Promise<VerificationReport> => {
     const c = fs.config(name);
-    const core = await attempt('verify', () => on(queueOf(name)).verifyCluster(inputOf(name)));
+    const core = await attempt('verify', () =>
+      on(queueOf(name)).verifyCluster({ input: inputOf(name), waitMs: 0 }),
+    );
     if (c.role === 'host' || !core.ok) return merged(name, [core]);
     const host = fs.host;
     const hostActs = on(queueOf(host.name));

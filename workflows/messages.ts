@@ -1,9 +1,12 @@
 // Messages of the upgradeCluster workflow: the operator's `resolve` update (and its signal twin),
 // the `coreUpgraded` gate signal, and the `progress` query. Shared by the workflow and clients.
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { GateMode } from '../src/config/types.js';
 import type { JobOutcome } from '../src/jobs/runner.js';
 import type { Phase } from '../src/jobs/types.js';
+import type { PreflightReport } from '../src/preflight/types.js';
 import type { UpgradePlan } from '../src/upgrade/plan.js';
+import type { VerificationReport } from '../src/verify/types.js';
 
 /** Workflow-level status (also the `UpgradeStatus` search attribute). */
 export type UpgradeStatus =
@@ -29,7 +32,7 @@ export interface ResolveRequest {
 export interface Decision extends ResolveRequest {
   by: string;
   at: string;
-  phase: Phase | 'plan' | 'gate';
+  phase: DecisionPoint;
   job?: string;
   /** The error the decision answered. */
   error: string;
@@ -55,14 +58,17 @@ export interface StepProgress {
 }
 
 export interface GateProgress {
-  mode: 'signal' | 'detect' | 'none';
+  mode: GateMode;
   state: 'pending' | 'waiting' | 'passed';
   passedAt?: string;
   detail?: string;
 }
 
+/** Where an operator may be asked: a job phase, or one of the workflow's own steps. */
+export type DecisionPoint = Phase | 'plan' | 'preflight' | 'gate' | 'verify';
+
 export interface AwaitingDecision {
-  phase: Phase | 'plan' | 'gate';
+  phase: DecisionPoint;
   job?: string;
   error: string;
   hint?: string;
@@ -83,6 +89,10 @@ export interface UpgradeProgress {
   gate: GateProgress;
   decisions: Decision[];
   awaiting?: AwaitingDecision;
+  /** The preflight's report (the first step after the plan). */
+  preflight?: PreflightReport;
+  /** The verification's report (the last step). */
+  verification?: VerificationReport;
 }
 
 export interface UpgradeResult {
@@ -92,6 +102,8 @@ export interface UpgradeResult {
   steps: StepProgress[];
   decisions: Decision[];
   plan: UpgradePlan;
+  preflight?: PreflightReport;
+  verification?: VerificationReport;
 }
 
 export const resolveUpdate = defineUpdate<{ accepted: true; action: OperatorAction }, [ResolveRequest]>(

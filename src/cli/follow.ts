@@ -56,10 +56,21 @@ export interface FollowOptions {
   interactive: boolean;
   uiUrl?: string;
   pollMs?: number;
+  /**
+   * Stops following (SIGINT/SIGTERM): `follow` then returns {@link EXIT.interrupted} at once,
+   * with no request in flight, and the upgrade goes on (or waits) in Temporal.
+   */
+  signal?: AbortSignal;
 }
 
-/** Follows the upgrade to its end; returns the exit code. */
+/** Follows the upgrade to its end, or until `o.signal` aborts; returns the exit code. */
 export async function follow(handle: WorkflowHandle, io: Io, o: FollowOptions): Promise<number> {
+  const aborted = new Promise<void>((resolve) => {
+    if (o.signal?.aborted) resolve();
+    o.signal?.addEventListener('abort', () => {
+      resolve();
+    });
+  });
   const printed = new Map<string, string>();
   let announced = '';
   let barShown = false;
@@ -77,6 +88,10 @@ export async function follow(handle: WorkflowHandle, io: Io, o: FollowOptions): 
   });
 
   for (;;) {
+    if (o.signal?.aborted) {
+      clearBar();
+      return EXIT.interrupted;
+    }
     let progress: UpgradeProgress | undefined;
     try {
       progress = await handle.query(progressQuery);
@@ -106,13 +121,17 @@ export async function follow(handle: WorkflowHandle, io: Io, o: FollowOptions): 
               `   then: ks-upgrade resolve ${progress.cluster} ${a.allowed.join('|')} --reason "<why>"\n` +
               (o.uiUrl ? `   or in the Temporal UI: ${o.uiUrl}\n` : ''),
           );
-          if (o.interactive) await promptDecision(handle, io, a.allowed);
+          if (o.interactive) await promptDecision(handle, io, a.allowed, o.signal);
         } else if (progress.status === 'AwaitingCoreUpgrade' && progress.gate.mode === 'signal') {
           io.stdout.write(
             `\n⏸  pre-upgrade is done. Now upgrade KubeSphere core (helm upgrade ks-core …), then run:\n` +
               `   ks-upgrade gate ${progress.cluster}\n`,
           );
-          if (o.interactive) await promptGate(handle, io);
+          if (o.interactive) await promptGate(handle, io, o.signal);
+        } else if (progress.status === 'AwaitingCoreUpgrade' && progress.gate.mode === 'helm') {
+          io.stdout.write(
+            `\n⏳ upgrading KubeSphere core (helm upgrade ks-core), then waiting for the rollout…\n`,
+          );
         } else if (progress.status === 'AwaitingCoreUpgrade') {
           io.stdout.write(`\n⏳ waiting until KubeSphere v4 core runs on the cluster (detect gate)…\n`);
         } else if (progress.status === 'RollingBack') {
@@ -127,7 +146,15 @@ export async function follow(handle: WorkflowHandle, io: Io, o: FollowOptions): 
       }
     }
     if (done) break;
-    await Promise.race([resultP, new Promise((r) => setTimeout(r, o.pollMs ?? 1000))]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      resultP,
+      aborted,
+      new Promise((r) => {
+        timer = setTimeout(r, o.pollMs ?? 1000);
+      }),
+    ]);
+    clearTimeout(timer);
   }
   clearBar();
   const outcome = done;
@@ -149,14 +176,41 @@ export async function follow(handle: WorkflowHandle, io: Io, o: FollowOptions): 
   return EXIT.failed;
 }
 
-async function promptDecision(handle: WorkflowHandle, io: Io, allowed: OperatorAction[]): Promise<void> {
+/**
+ * A prompt on the terminal that gives way to SIGINT/SIGTERM: readline takes Ctrl-C itself while it
+ * reads (it would only pause), so it is passed on as the SIGINT it is, and `signal` ends the
+ * question (rejecting it with an AbortError, which the callers take as "stop asking").
+ */
+function prompt(io: Io, signal: AbortSignal | undefined) {
   const rl = createInterface({ input: io.stdin, output: io.stdout });
+  rl.on('SIGINT', () => {
+    process.kill(process.pid, 'SIGINT');
+  });
+  return {
+    ask: (question: string) => rl.question(question, signal ? { signal } : {}),
+    close: () => {
+      rl.close();
+    },
+  };
+}
+
+function isAbort(err: unknown): boolean {
+  return err instanceof Error && err.name === 'AbortError';
+}
+
+async function promptDecision(
+  handle: WorkflowHandle,
+  io: Io,
+  allowed: OperatorAction[],
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const rl = prompt(io, signal);
   try {
     for (;;) {
-      const action = (await rl.question(`   decision (${allowed.join('/')}, or Enter to wait): `)).trim();
+      const action = (await rl.ask(`   decision (${allowed.join('/')}, or Enter to wait): `)).trim();
       if (action === '') return;
       if (!allowed.includes(action as OperatorAction)) continue;
-      const reason = (await rl.question('   reason: ')).trim();
+      const reason = (await rl.ask('   reason: ')).trim();
       try {
         await handle.executeUpdate(resolveUpdate, {
           args: [{ action: action as OperatorAction, reason, by: operatorIdentity() }],
@@ -168,18 +222,22 @@ async function promptDecision(handle: WorkflowHandle, io: Io, allowed: OperatorA
         );
       }
     }
+  } catch (err) {
+    if (!isAbort(err)) throw err;
   } finally {
     rl.close();
   }
 }
 
-async function promptGate(handle: WorkflowHandle, io: Io): Promise<void> {
-  const rl = createInterface({ input: io.stdin, output: io.stdout });
+async function promptGate(handle: WorkflowHandle, io: Io, signal: AbortSignal | undefined): Promise<void> {
+  const rl = prompt(io, signal);
   try {
     const answer = (
-      await rl.question('   type "done" when the core upgrade finished (Enter to keep waiting): ')
+      await rl.ask('   type "done" when the core upgrade finished (Enter to keep waiting): ')
     ).trim();
     if (answer === 'done') await handle.signal(coreUpgradedSignal, { by: operatorIdentity() });
+  } catch (err) {
+    if (!isAbort(err)) throw err;
   } finally {
     rl.close();
   }

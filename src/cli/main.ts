@@ -27,7 +27,7 @@ function withCommon(cmd: Command): Command {
     .option('--in-cluster', "use the pod's service account")
     .option(
       '--cluster <name>',
-      'logical cluster name: workflow ID ks-upgrade-<name>, backup folder (default: the context, or host)',
+      'logical cluster name: workflow ID ks-upgrade-<name>, backup folder (default: the kubeconfig context, made a DNS label; in-cluster: host)',
     )
     .option(
       '--temporal-address <host:port>',
@@ -43,11 +43,30 @@ function withCommon(cmd: Command): Command {
     .option('-v, --verbose', 'more logging');
 }
 
+function allowEmptyOption(): Option {
+  return new Option(
+    '--allow-empty',
+    'accept a config that enables no job (the upgrade then changes nothing)',
+  );
+}
+
+/** `--skip-check NAME` (repeatable), `--skip-reason`, `--by`: going past a failing preflight check. */
+function withSkipChecks(cmd: Command): Command {
+  return cmd
+    .option(
+      '--skip-check <name>',
+      'go past this failing preflight check (repeatable; or `verification`); recorded with --skip-reason and --by',
+      collect,
+    )
+    .option('--skip-reason <text>', 'why the checks are skipped (required with --skip-check)')
+    .option('--by <name>', 'who skips them (default: user@host)');
+}
+
 function gateOption(): Option {
   return new Option(
     '--gate <mode>',
-    'between pre- and post-upgrade: wait for a signal, detect v4 core, or none',
-  ).choices(['signal', 'detect', 'none']);
+    'between pre- and post-upgrade: wait for a signal, detect v4 core, run the ks-core upgrade (helm), or none',
+  ).choices(['signal', 'detect', 'helm', 'none']);
 }
 
 /** Runs a command body and turns errors into the documented exit codes. */
@@ -73,8 +92,7 @@ const program = new Command()
   });
 
 withCommon(
-  program
-    .command('run')
+  withSkipChecks(program.command('run'))
     .description(
       'upgrade a cluster: plan, prepare/pre-upgrade, gate, post-upgrade; resumes a running upgrade',
     )
@@ -89,6 +107,7 @@ withCommon(
       '--phases <list>',
       'comma list of phases to run (default: prepare-upgrade,pre-upgrade,post-upgrade)',
     )
+    .addOption(allowEmptyOption())
     .option('--dry-run', 'plan through the workflow; change nothing')
     .option('--detach', 'start and return (needs --temporal-address and running workers)')
     .option('--rerun', "run again even if this cluster's upgrade already succeeded")
@@ -110,7 +129,10 @@ const PHASE_COMMANDS: [Phase, string][] = [
 ];
 for (const [phase, description] of PHASE_COMMANDS) {
   withCommon(
-    program.command(phase).description(`${description}; one phase in this process, no Temporal`),
+    program
+      .command(phase)
+      .description(`${description}; one phase in this process, no Temporal`)
+      .addOption(allowEmptyOption()),
   ).action(
     action(async (o: CommonOptions) => {
       const { phaseCommand } = await import('./phase.js');
@@ -120,16 +142,62 @@ for (const [phase, description] of PHASE_COMMANDS) {
 }
 
 withCommon(
-  program
-    .command('plan')
-    .description('dry run: jobs in order, enabled or not and why, and what each would change')
-    .option('--offline', 'do not contact the cluster (no per-job actions)')
-    .option('--json', 'machine-readable output (secrets redacted)'),
+  withSkipChecks(
+    program
+      .command('plan')
+      .description(
+        'dry run: the preflight checks, then the jobs in order, enabled or not and why, and what each would change',
+      )
+      .option('--offline', 'do not contact the cluster (no preflight, no per-job actions)')
+      .addOption(allowEmptyOption())
+      .option('--json', 'machine-readable output (secrets redacted)'),
+  ),
 ).action(
   action(async (o: CommonOptions & { offline?: boolean; json?: boolean }) => {
     const { planCommand } = await import('./plan.js');
     return planCommand(o, io);
   }),
+);
+
+program
+  .command('rbac')
+  .description('print the ClusterRole, Roles and bindings the enabled jobs need (least privilege)')
+  .option('-c, --config <file>', 'config file (repeatable; merged in order)', collect)
+  .option('--no-defaults', 'do not start from the built-in defaults (the original config.yaml)')
+  .option('--plugin <module>', 'ES module with extra jobs (repeatable; also KS_UPGRADE_PLUGINS)', collect)
+  .option('--service-account <namespace/name>', 'the worker service account to bind', 'ks-upgrade/ks-upgrade')
+  .option('--name <name>', 'name of the roles and bindings', 'ks-upgrade')
+  .option('--members', 'what the jobs need on member clusters (through their Cluster kubeconfigs) instead')
+  .action(
+    action(async (o: CommonOptions & { serviceAccount?: string; name?: string; members?: boolean }) => {
+      const { rbacCommand } = await import('./rbac.js');
+      return rbacCommand(o, io);
+    }),
+  );
+
+withCommon(
+  program
+    .command('verify')
+    .argument('<cluster>', 'cluster name (the kube context and config select the cluster itself)')
+    .description(
+      'verify an upgrade on the cluster: v4 core rolled out, InstallPlans installed, no v3 leftovers',
+    )
+    .option('--json', 'the report as JSON')
+    .option(
+      '--wait <duration>',
+      'wait up to this long for rollouts and installs in progress (e.g. 5m); default: judge now',
+    )
+    .option(
+      '--target-version <version>',
+      'the ks-core appVersion expected (default: checks.targetVersion, else the deployed v4 one)',
+    ),
+).action(
+  action(
+    async (cluster: string, o: CommonOptions & { json?: boolean; targetVersion?: string; wait?: string }) => {
+      const { verifyCommand } = await import('./verify.js');
+      return verifyCommand(cluster, o, io);
+    },
+  ),
 );
 
 withCommon(
@@ -194,7 +262,7 @@ program.addCommand(fleetCommand(withCommon, action, io));
 
 program
   .command('backups')
-  .description('list, show or verify the backup store (ks-upgrade backups --help)')
+  .description("list, show or verify the backup store, or import the Go tool's (ks-upgrade backups --help)")
   .helpOption(false)
   .allowUnknownOption()
   .allowExcessArguments()

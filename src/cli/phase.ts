@@ -6,19 +6,33 @@ import { JobPhaseError, instantiateJobs, runPhase } from '../jobs/runner.js';
 import type { Phase } from '../jobs/types.js';
 import { closeSharedConnections } from '../kube/connect.js';
 import { checkKsVersion, waitForMuseumSync } from '../upgrade/checks.js';
+import { checkClusterBinding } from '../upgrade/cluster-identity.js';
 import { loadUpgradeConfig } from '../upgrade/plan.js';
 import { clusterConnection, sharedStore } from '../upgrade/runtime.js';
-import { EXIT, jobRegistry, upgradeInput, type CommonOptions, type Io } from './common.js';
+import {
+  EXIT,
+  clusterNameNote,
+  clusterTarget,
+  jobRegistry,
+  upgradeInput,
+  type CommonOptions,
+  type Io,
+} from './common.js';
 
 export async function phaseCommand(phase: Phase, o: CommonOptions, io: Io): Promise<number> {
   const registry = await jobRegistry(o);
-  const input = upgradeInput(o);
+  const cluster = await clusterTarget(o);
+  const input = upgradeInput(o, cluster);
   const logger = createStreamLogger({ level: o.verbose ? 'debug' : 'info', stream: io.stderr });
-  const loaded = await loadUpgradeConfig(input, registry);
+  const loaded = await loadUpgradeConfig({ ...input, allowEmpty: o.allowEmpty === true }, registry);
   const jobs = instantiateJobs(loaded.config, registry);
+  const note = clusterNameNote(cluster);
+  if (note) io.stderr.write(note);
   try {
     const conn = await clusterConnection(input.kube);
     const store = await sharedStore(loaded.config.storage);
+    // Backups go under <cluster>/: never another cluster's folder.
+    await checkClusterBinding({ cluster: input.cluster, conn, store, bind: true });
     const v = loaded.config.validator;
     // The original's validators, per phase: a v4 ks-core skips prepare/pre; post waits for the museum.
     if (

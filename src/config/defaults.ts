@@ -16,6 +16,8 @@ export const CONFIG_DEFAULTS = {
   jobEnabled: false,
   jobPriority: 0,
   gate: 'signal' as GateMode,
+  /** upgrade.sh of KubeSphere v4.1.3 runs `helm upgrade … --timeout 30m`. */
+  helmTimeoutMs: 30 * 60_000,
   s3CreateBucket: false,
   s3MultipartThreshold: 8 * 1024 * 1024,
 } as const;

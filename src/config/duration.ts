@@ -79,7 +79,10 @@ export function parseDuration(text: string): number {
  */
 export function formatDuration(ms: number): string {
   if (!Number.isFinite(ms)) throw new RangeError(`cannot format a non-finite duration: ${ms}`);
-  const nsTotal = BigInt(Math.round(ms * 1e6));
+  // Whole and fractional milliseconds apart: ms * 1e6 beyond 2^53 (about 104 days) would round
+  // away nanoseconds the double still holds, and the text would not parse back to the same value.
+  const whole = Math.trunc(ms);
+  const nsTotal = BigInt(whole) * 1_000_000n + BigInt(Math.round((ms - whole) * 1e6));
   if (nsTotal === 0n) return '0s';
   const negative = nsTotal < 0n;
   const u = negative ? -nsTotal : nsTotal;

@@ -26,17 +26,35 @@ export function formatProblem(problem: ConfigProblem): string {
   return `${where}: ${path}${problem.message}; ${problem.hint}`;
 }
 
+/** The last line of a capped problem list: `<file>: …and N more problems in this file; …`. */
+function omittedLine(omitted: ReadonlyMap<string, number>): string[] {
+  const total = [...omitted.values()].reduce((a, b) => a + b, 0);
+  if (total === 0) return [];
+  const fix = 'fix the ones above, then run again to see the rest';
+  const [only] = omitted.keys();
+  if (omitted.size === 1 && only !== undefined) {
+    return [`${only}: …and ${total} more problem${total === 1 ? '' : 's'} in this file; ${fix}`];
+  }
+  const byFile = [...omitted].map(([file, n]) => `${file}: ${n}`).join(', ');
+  return [`…and ${total} more problems (${byFile}); ${fix}`];
+}
+
 /**
- * Every problem found in the configuration files, thrown at once so that the operator fixes them in
- * one pass. The message has one {@link formatProblem} line per problem, in file order then line order.
+ * The problems found in the configuration files, thrown at once so that the operator fixes them in
+ * one pass. The message has one {@link formatProblem} line per problem, in file order then line
+ * order; a long list is cut after the first problems with a line that counts the rest.
  */
 export class ConfigError extends ValidationError {
+  /** The problems shown in the message. */
   readonly problems: readonly ConfigProblem[];
+  /** How many more problems each file has beyond those shown. */
+  readonly omitted: ReadonlyMap<string, number>;
 
-  constructor(problems: readonly ConfigProblem[]) {
-    super(problems.map(formatProblem).join('\n'), {
+  constructor(problems: readonly ConfigProblem[], omitted: ReadonlyMap<string, number> = new Map()) {
+    super([...problems.map(formatProblem), ...omittedLine(omitted)].join('\n'), {
       hint: 'fix each problem at the file and line it names, then run again',
     });
     this.problems = problems;
+    this.omitted = omitted;
   }
 }

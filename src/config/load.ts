@@ -1,10 +1,12 @@
 import { createHash } from 'node:crypto';
+import { constants, type Stats } from 'node:fs';
+import { open, realpath, stat } from 'node:fs/promises';
+import path from 'node:path';
 import { canonicalJson } from '../util/object.js';
-import { readFile } from 'node:fs/promises';
 import { CONFIG_DEFAULTS, S3_KEY_ALIASES } from './defaults.js';
 import { parseDuration } from './duration.js';
-import { ConfigError, type ConfigProblem } from './errors.js';
-import { parseSource } from './parse.js';
+import type { ConfigProblem } from './errors.js';
+import { MAX_CONFIG_BYTES, parseSource, tooLargeProblem } from './parse.js';
 import { ProblemCollector } from './problems.js';
 import { CONFIG_SCHEMA } from './schema.js';
 import { closestMatch } from './suggest.js';
@@ -21,11 +23,13 @@ import {
 import type {
   ClusterScheduling,
   ExtensionRef,
+  HelmUpgradeConfig,
   JobConfig,
   RetryConfig,
   S3StorageConfig,
   StorageConfig,
   UpgradeConfig,
+  ChecksConfig,
 } from './types.js';
 import { validateAgainstSchema } from './validate.js';
 
@@ -41,6 +45,18 @@ export interface LoadConfigOptions {
    * `name` stands in for a file name in error messages.
    */
   extraSources?: readonly ConfigSource[];
+  /**
+   * Refuse a config that enables no job (an upgrade that would change nothing). Like
+   * {@link jobsNeedingEncryption}, checked once the config is otherwise valid.
+   */
+  requireEnabledJob?: boolean;
+  /** Jobs that may be enabled only with `storage.encryption` (they back up credentials). */
+  jobsNeedingEncryption?: readonly string[];
+  /**
+   * Check `storage.local.path` on this machine when the local backend is used (default true):
+   * not a directory, a symlink loop, under /proc or /sys. Only {@link loadConfig} checks it.
+   */
+  checkStoragePath?: boolean;
 }
 
 /** A validated configuration and where it came from. */
@@ -63,23 +79,19 @@ type Input = ConfigSource | { name: string; problem: ConfigProblem };
 
 /**
  * Reads, merges (in order, later wins), defaults and validates config files. Reads only the given
- * files. Throws a {@link ConfigError} listing every problem of every file, including files that
+ * files. Throws a `ConfigError` listing every problem of every file, including files that
  * are missing or unreadable (the original silently ran with defaults in that case).
  */
 export async function loadConfig(
   files: readonly string[],
   options: LoadConfigOptions = {},
 ): Promise<LoadedConfig> {
-  const inputs = await Promise.all(
-    files.map(async (name): Promise<Input> => {
-      try {
-        return { name, text: await readFile(name, 'utf8') };
-      } catch (err) {
-        return { name, problem: readProblem(name, err) };
-      }
-    }),
-  );
-  return loadInputs([...inputs, ...(options.extraSources ?? [])], options);
+  const inputs = await Promise.all(files.map(readInput));
+  const merged = mergeInputs([...inputs, ...(options.extraSources ?? [])], options);
+  if (merged.root !== undefined && options.checkStoragePath !== false) {
+    await checkStoragePath(merged.root, merged.names, merged.problems);
+  }
+  return finish(merged, options);
 }
 
 /** {@link loadConfig} for texts already in memory; `name` stands in for the file name in messages. */
@@ -87,7 +99,53 @@ export function loadConfigFromText(
   sources: readonly ConfigSource[],
   options: LoadConfigOptions = {},
 ): LoadedConfig {
-  return loadInputs(sources, options);
+  return finish(mergeInputs(sources, options), options);
+}
+
+/**
+ * Reads at most {@link MAX_CONFIG_BYTES} (+1 to notice more) of a regular file: a config named by
+ * mistake as a 50 MB log, /dev/zero or a named pipe is refused without being read.
+ */
+async function readInput(name: string): Promise<Input> {
+  try {
+    const info = await stat(name);
+    if (!info.isFile()) return { name, problem: notAFileProblem(name, info) };
+    if (info.size > MAX_CONFIG_BYTES) return { name, problem: tooLargeProblem(name, info.size) };
+    const handle = await open(name, constants.O_RDONLY | constants.O_NONBLOCK);
+    try {
+      const buffer = Buffer.alloc(MAX_CONFIG_BYTES + 1);
+      let length = 0;
+      for (;;) {
+        const { bytesRead } = await handle.read(buffer, length, buffer.length - length);
+        if (bytesRead === 0) break;
+        length += bytesRead;
+        if (length > MAX_CONFIG_BYTES) return { name, problem: tooLargeProblem(name, length) };
+      }
+      return { name, text: buffer.toString('utf8', 0, length) };
+    } finally {
+      await handle.close();
+    }
+  } catch (err) {
+    return { name, problem: readProblem(name, err) };
+  }
+}
+
+function fileKind(info: Stats): string {
+  if (info.isCharacterDevice()) return 'a character device';
+  if (info.isBlockDevice()) return 'a block device';
+  if (info.isFIFO()) return 'a named pipe';
+  return info.isSocket() ? 'a socket' : 'not a file';
+}
+
+function notAFileProblem(file: string, info: Stats): ConfigProblem {
+  if (info.isDirectory()) return readProblem(file, Object.assign(new Error('directory'), { code: 'EISDIR' }));
+  return {
+    file,
+    line: 0,
+    path: '',
+    message: `cannot read the file: it is not a regular file (${fileKind(info)})`,
+    hint: 'pass the path of a YAML file',
+  };
 }
 
 function readProblem(file: string, err: unknown): ConfigProblem {
@@ -122,9 +180,16 @@ function readProblem(file: string, err: unknown): ConfigProblem {
   }
 }
 
-function loadInputs(inputs: readonly Input[], options: LoadConfigOptions): LoadedConfig {
+interface Merged {
+  root: MapNode | undefined;
+  /** The sources in merge order, as named (for messages and {@link LoadedConfig.files}). */
+  names: string[];
+  problems: ProblemCollector;
+}
+
+function mergeInputs(inputs: readonly Input[], options: LoadConfigOptions): Merged {
   const problems = new ProblemCollector();
-  let merged: ConfigNode | undefined;
+  let merged: MapNode | undefined;
   inputs.forEach((input, index) => {
     if ('problem' in input) {
       problems.add(input.problem, index);
@@ -134,15 +199,52 @@ function loadInputs(inputs: readonly Input[], options: LoadConfigOptions): Loade
     for (const problem of parsed.problems) problems.add(problem, index);
     if (parsed.root === null) return;
     normalizeFile(parsed.root, problems);
-    merged = merged === undefined ? parsed.root : mergeNodes(merged, parsed.root);
+    merged = merged === undefined ? parsed.root : mergeFile(merged, parsed.root);
   });
+  const names = inputs.map((i) => i.name);
   if (merged !== undefined) {
     validateAgainstSchema(merged, CONFIG_SCHEMA, problems);
-    checkSemantics(merged, options, problems);
+    checkSemantics(merged, names, options, problems);
   }
-  if (problems.size > 0) throw new ConfigError(problems.sorted());
-  const config = buildConfig(merged === undefined ? {} : toPlain(merged));
-  return { config, files: inputs.map((i) => i.name), sha256: sha256(canonicalJson(config)) };
+  return { root: merged, names, problems };
+}
+
+function finish(merged: Merged, options: LoadConfigOptions): LoadedConfig {
+  const { root, names, problems } = merged;
+  // What the whole config asks for, checked once it reads correctly (a broken config says nothing
+  // reliable about which jobs it enables).
+  if (problems.size === 0) {
+    if (childMap(childMap(root, 'storage'), 'encryption') === undefined) {
+      checkJobsNeedingEncryption(
+        childMap(root, 'jobs'),
+        options.jobsNeedingEncryption ?? [],
+        names,
+        problems,
+      );
+    }
+    if (options.requireEnabledJob === true) checkSomeJobEnabled(root, names, problems);
+  }
+  if (problems.size > 0) throw problems.toError();
+  const config = buildConfig(root === undefined ? {} : toPlain(root));
+  return { config, files: names, sha256: sha256(canonicalJson(config)) };
+}
+
+/**
+ * Merges a later file into what the earlier ones gave. The backend is one choice: a later file
+ * that sets `storage.local` or `storage.s3` replaces the earlier files' backend (so a config that
+ * sets s3 over the built-in defaults' local path uses S3, and a later local path wins over an
+ * earlier bucket); both in one file is an error (see {@link normalizeFile}).
+ */
+function mergeFile(base: MapNode, over: MapNode): MapNode {
+  const storage = childMap(base, 'storage');
+  const next = childMap(over, 'storage');
+  if (storage !== undefined && next !== undefined) {
+    const entries = new Map(storage.entries);
+    if (!isUnset(next.entries.get('s3'))) entries.delete('local');
+    if (!isUnset(next.entries.get('local'))) entries.delete('s3');
+    base = { ...base, entries: new Map(base.entries).set('storage', { ...storage, entries }) };
+  }
+  return mergeNodes(base, over) as MapNode;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -151,7 +253,18 @@ function loadInputs(inputs: readonly Input[], options: LoadConfigOptions): Loade
 // where it is ambiguous: in one mapping of one file.
 
 function normalizeFile(root: MapNode, problems: ProblemCollector): void {
-  const s3 = childMap(childMap(root, 'storage'), 's3');
+  const storage = childMap(root, 'storage');
+  const local = storage?.entries.get('local');
+  const s3node = storage?.entries.get('s3');
+  if (local !== undefined && s3node !== undefined && !isUnset(local) && !isUnset(s3node)) {
+    problems.at(
+      s3node.at,
+      'storage.s3',
+      `set together with storage.local (line ${local.at.line}) in the same file`,
+      'keep one: remove storage.local to keep backups in the bucket, or storage.s3 to keep them in the directory (the original tool silently used S3)',
+    );
+  }
+  const s3 = childMap(storage, 's3');
   if (s3 !== undefined) {
     for (const [alias, canonical] of S3_KEY_ALIASES)
       renameAlias(s3, alias, canonical, 'storage.s3', problems);
@@ -232,7 +345,12 @@ function isGiven(node: ConfigNode | undefined): node is ConfigNode {
   return !isUnset(node) && !(node?.kind === 'scalar' && node.value === '');
 }
 
-function checkSemantics(root: ConfigNode, options: LoadConfigOptions, problems: ProblemCollector): void {
+function checkSemantics(
+  root: MapNode,
+  names: readonly string[],
+  options: LoadConfigOptions,
+  problems: ProblemCollector,
+): void {
   const jobs = childMap(root, 'jobs');
   for (const [name, job] of jobs?.entries ?? []) {
     const path = joinPath('jobs', name);
@@ -253,6 +371,224 @@ function checkSemantics(root: ConfigNode, options: LoadConfigOptions, problems: 
   const storage = childMap(root, 'storage');
   checkEncryption(childMap(storage, 'encryption'), problems);
   checkS3Credentials(childMap(storage, 's3'), problems);
+  checkHelmUpgrade(childMap(root, 'upgrade'), problems);
+}
+
+/** Gate `helm` needs a chart; a repository or OCI chart needs a pinned version; `set` paths are dotted keys. */
+function checkHelmUpgrade(upgrade: MapNode | undefined, problems: ProblemCollector): void {
+  if (upgrade === undefined) return;
+  const gate = upgrade.entries.get('gate');
+  const helm = childMap(upgrade, 'helm');
+  const chart = helm?.entries.get('chart');
+  if (gate?.kind === 'scalar' && gate.value === 'helm' && !isGiven(chart)) {
+    problems.at(
+      gate.at,
+      'upgrade.gate',
+      'gate helm runs the ks-core upgrade itself, but upgrade.helm.chart is not set',
+      'set upgrade.helm.chart to the target ks-core chart (a .tgz file, an oci:// reference, a chart URL, ' +
+        'or a chart name with upgrade.helm.repo), or choose gate signal or detect',
+    );
+  }
+  if (helm === undefined) return;
+  const repo = helm.entries.get('repo');
+  const version = helm.entries.get('version');
+  const chartText = chart?.kind === 'scalar' && typeof chart.value === 'string' ? chart.value : '';
+  if (!isGiven(version) && (isGiven(repo) || chartText.startsWith('oci://'))) {
+    const node = isGiven(repo) ? repo : (chart ?? helm);
+    problems.at(
+      node.at,
+      isGiven(repo) ? 'upgrade.helm.repo' : 'upgrade.helm.chart',
+      `a chart from ${isGiven(repo) ? 'a repository' : 'an OCI registry'} needs upgrade.helm.version`,
+      'pin the chart version, e.g. version: "1.1.4", so every cluster of a fleet gets the same chart',
+    );
+  }
+  if (isGiven(repo) && (chartText.includes('://') || chartText.endsWith('.tgz') || chartText.includes('/'))) {
+    problems.at(
+      chart?.at ?? helm.at,
+      'upgrade.helm.chart',
+      `with upgrade.helm.repo, chart must be a chart name in that repository, not ${JSON.stringify(chartText)}`,
+      'write chart: ks-core, or remove upgrade.helm.repo to use the chart reference as it is',
+    );
+  }
+  for (const key of ['repo', 'chart'] as const) {
+    const node = helm.entries.get(key);
+    if (
+      node?.kind === 'scalar' &&
+      typeof node.value === 'string' &&
+      /^[a-z][a-z0-9+.-]*:\/\/[^/]*@/i.test(node.value)
+    ) {
+      problems.at(
+        node.at,
+        joinPath('upgrade.helm', key),
+        'the URL holds credentials, which would end up on helm’s command line',
+        'remove user:password@ from the URL and log in as the worker user instead (`helm registry login`, or `helm repo add --username`)',
+      );
+    }
+  }
+  const timeout = helm.entries.get('timeout');
+  if (timeout !== undefined && durationOf(timeout) === 0) {
+    problems.at(
+      timeout.at,
+      'upgrade.helm.timeout',
+      'must be greater than 0',
+      'remove it for 30m, or give e.g. "45m"',
+    );
+  }
+  const set = childMap(helm, 'set');
+  for (const [key, node] of set?.entries ?? []) {
+    if (!/^[^.\s]+(\.[^.\s]+)*$/.test(key)) {
+      problems.at(
+        node.at,
+        joinPath('upgrade.helm.set', key),
+        `${JSON.stringify(key)} is not a dotted values path`,
+        'write the path of the value as dot-separated keys, e.g. global.imageRegistry: registry.local',
+      );
+    }
+  }
+}
+
+/** `enabled: true` of a job, where it was set; undefined when the job is not enabled. */
+function enabledNode(job: ConfigNode): ConfigNode | undefined {
+  const enabled = job.kind === 'map' ? job.entries.get('enabled') : undefined;
+  return enabled?.kind === 'scalar' && enabled.value === true ? enabled : undefined;
+}
+
+function checkJobsNeedingEncryption(
+  jobs: MapNode | undefined,
+  needing: readonly string[],
+  names: readonly string[],
+  problems: ProblemCollector,
+): void {
+  for (const [name, job] of jobs?.entries ?? []) {
+    const enabled = enabledNode(job);
+    if (enabled === undefined || !needing.includes(name)) continue;
+    problems.at(
+      enabled.at,
+      joinPath(joinPath('jobs', name), 'enabled'),
+      `${name} backs up credentials (kubeconfigs, tokens, password hashes), which are never stored in plaintext, ` +
+        `and no storage.encryption is set in ${names.join(', ')}`,
+      'configure storage.encryption.keyFile (or keyEnv) with a 32-byte key, e.g. `head -c 32 /dev/urandom > backup.key`; ' +
+        'keep the key: it is needed to read the backups',
+    );
+  }
+}
+
+/** See {@link LoadConfigOptions.requireEnabledJob}. */
+function checkSomeJobEnabled(
+  root: MapNode | undefined,
+  names: readonly string[],
+  problems: ProblemCollector,
+): void {
+  const jobs = childMap(root, 'jobs');
+  if ([...(jobs?.entries.values() ?? [])].some((job) => enabledNode(job) !== undefined)) return;
+  const hint =
+    'enable the jobs to run (jobs.<name>.enabled: true), or pass --allow-empty if an upgrade that does nothing is intended';
+  if (names.length === 0) {
+    problems.add(
+      {
+        file: '(no config file)',
+        line: 0,
+        path: 'jobs',
+        message: 'no job is enabled (--no-defaults and no --config), so the upgrade would change nothing',
+        hint: 'pass --config with the jobs to run (jobs.<name>.enabled: true), or --allow-empty if an upgrade that does nothing is intended',
+      },
+      0,
+    );
+    return;
+  }
+  const message = `no job is enabled in ${names.join(', ')}, so the upgrade would change nothing`;
+  if (jobs !== undefined) problems.at(jobs.at, 'jobs', message, hint);
+  else
+    problems.add(
+      { file: names[names.length - 1] ?? '', line: 0, path: 'jobs', message, hint },
+      names.length - 1,
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The local backup directory, checked on this machine before anything is written there.
+
+/** Kernel pseudo-filesystems: writes there fail or vanish, and some files there never end. */
+const PSEUDO_FILESYSTEMS = ['/proc', '/sys'];
+
+/** What is wrong with `dir` as the backup directory, or undefined. A missing directory is fine. */
+async function storagePathProblem(dir: string): Promise<{ message: string; hint: string } | undefined> {
+  // The deepest part of the path that exists decides: the rest is created on the first write.
+  let existing = path.resolve(dir);
+  let info: Stats;
+  for (;;) {
+    try {
+      info = await stat(existing);
+      break;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      const parent = path.dirname(existing);
+      if ((code === 'ENOENT' || code === 'ENOTDIR') && parent !== existing) {
+        existing = parent;
+        continue;
+      }
+      if (code === 'ELOOP') {
+        return {
+          message: `${dir} cannot be resolved: too many levels of symbolic links (a symlink loop)`,
+          hint: 'fix or remove the symbolic links on the path, or use another directory',
+        };
+      }
+      return {
+        message: `${dir} cannot be checked: ${err instanceof Error ? err.message : String(err)}`,
+        hint: 'give the path of a directory the user running ks-upgrade can reach',
+      };
+    }
+  }
+  const real = await realpath(existing);
+  const pseudo = PSEUDO_FILESYSTEMS.find((root) => real === root || real.startsWith(`${root}/`));
+  if (pseudo !== undefined) {
+    return {
+      message: `${dir} is under ${pseudo}, a kernel pseudo-filesystem where backups cannot be kept`,
+      hint: 'use a directory on persistent storage, e.g. /var/lib/ks-upgrade',
+    };
+  }
+  if (info.isDirectory()) return undefined;
+  const what = info.isFile() ? 'a file' : fileKind(info);
+  return {
+    message:
+      existing === path.resolve(dir)
+        ? `${dir} is not a directory (it is ${what})`
+        : `${dir} cannot be created: ${existing} is not a directory (it is ${what})`,
+    hint: 'give the path of a directory for the backups (a missing one is created)',
+  };
+}
+
+/** See {@link LoadConfigOptions.checkStoragePath}; only when the local backend is the one in use. */
+async function checkStoragePath(
+  root: MapNode,
+  names: readonly string[],
+  problems: ProblemCollector,
+): Promise<void> {
+  const storage = childMap(root, 'storage');
+  if (!isUnset(storage?.entries.get('s3'))) return;
+  const node = childMap(storage, 'local')?.entries.get('path');
+  if (node !== undefined && !isUnset(node) && (node.kind !== 'scalar' || typeof node.value !== 'string'))
+    return;
+  const dir =
+    node?.kind === 'scalar' && typeof node.value === 'string' ? node.value : CONFIG_DEFAULTS.localPath;
+  if (dir === '') return; // reported by the schema
+  const problem = await storagePathProblem(dir);
+  if (problem === undefined) return;
+  if (node !== undefined && !isUnset(node)) {
+    problems.at(node.at, 'storage.local.path', problem.message, problem.hint);
+    return;
+  }
+  const index = Math.max(names.length - 1, 0);
+  problems.add(
+    {
+      file: names[index] ?? '(no config file)',
+      line: 0,
+      path: 'storage.local.path',
+      message: `${problem.message} (the default: no config sets storage.local.path)`,
+      hint: problem.hint,
+    },
+    index,
+  );
 }
 
 function checkJobTimings(job: MapNode, path: string, problems: ProblemCollector): void {
@@ -470,10 +806,27 @@ function buildJob(name: string, job: Obj): JobConfig {
   return config;
 }
 
+/** `upgrade.helm` with its defaults (an absent section is the same as an empty one). */
+export function buildHelmUpgrade(helm: Obj): HelmUpgradeConfig {
+  const config: HelmUpgradeConfig = {
+    values: (Array.isArray(helm.values) ? helm.values : []).filter((v): v is string => typeof v === 'string'),
+    set: (withoutNulls(obj(helm.set) ?? {}) as Obj | undefined) ?? {},
+    timeout: ms(helm.timeout) ?? CONFIG_DEFAULTS.helmTimeoutMs,
+    plainHttp: bool(helm.plainHttp) ?? false,
+  };
+  for (const key of ['chart', 'repo', 'version', 'binary'] as const) {
+    const value = nonEmpty(helm[key]);
+    if (value !== undefined) config[key] = value;
+  }
+  return config;
+}
+
 function buildConfig(plain: unknown): UpgradeConfig {
   const root = obj(plain) ?? {};
   const validator = obj(root.validator) ?? {};
   const museum = obj(validator.extensionsMuseum) ?? {};
+  const upgrade = obj(root.upgrade) ?? {};
+  const helm = obj(upgrade.helm);
   const jobs: Record<string, JobConfig> = {};
   for (const [name, job] of Object.entries(obj(root.jobs) ?? {})) {
     Object.defineProperty(jobs, name, {
@@ -497,11 +850,36 @@ function buildConfig(plain: unknown): UpgradeConfig {
     },
     jobs,
     upgrade: {
-      gate:
-        (str(obj(root.upgrade)?.gate) as UpgradeConfig['upgrade']['gate'] | undefined) ??
-        CONFIG_DEFAULTS.gate,
+      gate: (str(upgrade.gate) as UpgradeConfig['upgrade']['gate'] | undefined) ?? CONFIG_DEFAULTS.gate,
+      ...(helm ? { helm: buildHelmUpgrade(helm) } : {}),
     },
+    ...(obj(root.checks) ? { checks: buildChecks(obj(root.checks) ?? {}) } : {}),
   };
+}
+
+function buildChecks(checks: Obj): ChecksConfig {
+  const strings = (v: unknown): string[] =>
+    Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
+  const config: ChecksConfig = {
+    images: strings(checks.images),
+    pullSecrets: strings(checks.pullSecrets),
+    insecureRegistries: strings(checks.insecureRegistries),
+  };
+  const keys = [
+    'targetVersion',
+    'coreChart',
+    'coreChartRepo',
+    'coreChartVersion',
+    'extensionCharts',
+    'imageRegistry',
+    'registryAuthFile',
+    'caFile',
+  ] as const;
+  for (const key of keys) {
+    const value = str(checks[key]);
+    if (value !== undefined) config[key] = value;
+  }
+  return config;
 }
 
 function sha256(text: string): string {

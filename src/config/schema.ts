@@ -254,6 +254,44 @@ const job = section('One upgrade job. Keys must be registered job names.', {
   timeout: duration('Start-to-close timeout of one phase activity of this job.'),
 });
 
+const helmUpgrade = section(
+  'The ks-core upgrade run by gate `helm` (with the real helm binary). See docs/operations.md.',
+  {
+    chart: optional(
+      'string',
+      'Target ks-core chart: a local .tgz or directory, an oci:// reference, a chart URL, or a chart name in `repo`. Required for gate helm.',
+      {
+        minLength: 1,
+        examples: ['oci://registry.example.com/kubesphere/ks-core', './ks-core-1.1.4.tgz'],
+      },
+    ),
+    repo: optional('string', 'Helm chart repository URL; `chart` is then the chart name in it.', {
+      minLength: 1,
+      examples: ['https://charts.kubesphere.io/main'],
+    }),
+    version: optional('string', 'Chart version (required with `repo` and for oci:// charts).', {
+      minLength: 1,
+      examples: ['1.1.4'],
+    }),
+    values: optional('array', 'Values files (e.g. the upgrade guide’s ks-core-values.yaml), in order.', {
+      items: { type: 'string', minLength: 1 },
+      default: [],
+    }),
+    set: optional(
+      'object',
+      'Values by dotted path, applied last (e.g. `global.imageRegistry: registry.local`).',
+      { additionalProperties: true, default: {} },
+    ),
+    timeout: duration('Helm --timeout of the upgrade and of a rollback.', CONFIG_DEFAULTS.helmTimeoutMs),
+    binary: optional('string', 'Path of the helm binary (Helm v3.13+ or v4). Default: helm on PATH.', {
+      minLength: 1,
+    }),
+    plainHttp: optional('boolean', 'Plain HTTP to the OCI registry (registries without TLS only).', {
+      default: false,
+    }),
+  },
+);
+
 /** JSON Schema of config.yaml (draft 2020-12). */
 export const CONFIG_SCHEMA: JsonSchema = {
   $schema: 'https://json-schema.org/draft/2020-12/schema',
@@ -270,13 +308,77 @@ export const CONFIG_SCHEMA: JsonSchema = {
     upgrade: section('How the upgrade workflow runs.', {
       gate: {
         type: ['string', 'null'],
-        enum: ['signal', 'detect', 'none', null],
+        enum: ['signal', 'detect', 'helm', 'none', null],
         default: CONFIG_DEFAULTS.gate,
         description:
-          'Wait between pre- and post-upgrade: `signal` (the coreUpgraded signal), `detect` (poll until ' +
-          'KubeSphere v4 core runs) or `none`.',
+          'Between pre- and post-upgrade: `signal` (wait for the coreUpgraded signal), `detect` (poll until ' +
+          'KubeSphere v4 core runs), `helm` (run the ks-core upgrade itself, see upgrade.helm) or `none`.',
       },
+      helm: helmUpgrade,
     }),
+    checks: section(
+      'Inputs of the preflight (charts and images that must be reachable) and of the verification. See docs/preflight.md.',
+      {
+        targetVersion: optional(
+          'string',
+          'The ks-core appVersion the upgrade installs; default: the core chart’s.',
+          {
+            examples: ['v4.1.3'],
+          },
+        ),
+        coreChart: optional(
+          'string',
+          'The v4 ks-core chart: a .tgz path, an https:// URL of one, oci://registry/path/ks-core:<version>, or its name in coreChartRepo.',
+          { minLength: 1, examples: ['oci://registry.local:5000/kubesphere/ks-core:1.1.4'] },
+        ),
+        coreChartRepo: optional('string', 'The Helm repository coreChart is in (as `helm --repo`).', {
+          minLength: 1,
+        }),
+        coreChartVersion: optional(
+          'string',
+          'The version of coreChart in coreChartRepo (as `helm --version`).',
+          {
+            minLength: 1,
+          },
+        ),
+        extensionCharts: optional(
+          'string',
+          'Where extension charts are: oci://registry/path, or the URL of a Helm repository or extensions museum.',
+          { minLength: 1 },
+        ),
+        imageRegistry: optional(
+          'string',
+          'global.imageRegistry the charts are installed with (an air-gapped mirror).',
+          {
+            minLength: 1,
+          },
+        ),
+        images: optional('array', 'More images that must be pullable.', { items: { type: 'string' } }),
+        pullSecrets: optional(
+          'array',
+          'Image pull secrets (namespace/name) besides those of the kubesphere-system default ServiceAccount.',
+          {
+            items: {
+              type: 'string',
+              pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-.a-z0-9]*[a-z0-9])?$',
+            },
+          },
+        ),
+        registryAuthFile: optional(
+          'string',
+          'Docker config.json with the worker’s own registry credentials.',
+          {
+            minLength: 1,
+          },
+        ),
+        insecureRegistries: optional('array', 'Registries spoken to over plain HTTP (loopback always is).', {
+          items: { type: 'string' },
+        }),
+        caFile: optional('string', 'PEM bundle of the CA of private registries and chart repositories.', {
+          minLength: 1,
+        }),
+      },
+    ),
   },
   $defs: {
     job,

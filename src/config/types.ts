@@ -9,6 +9,34 @@ export interface UpgradeConfig {
   /** Every `jobs.<name>` entry of the merged files, keyed by job name. */
   jobs: Record<string, JobConfig>;
   upgrade: UpgradeOptions;
+  /** Inputs of the preflight and the verification (docs/preflight.md); absent: none configured. */
+  checks?: ChecksConfig;
+}
+
+/** Where the preflight finds the charts and images of the upgrade, and what verification expects. */
+export interface ChecksConfig {
+  /** The ks-core appVersion the upgrade installs (e.g. `v4.1.3`); default: the core chart's. */
+  targetVersion?: string;
+  /** The v4 ks-core chart: a .tgz path, an https:// URL, `oci://…:version`, or a chart name with `coreChartRepo`. */
+  coreChart?: string;
+  /** The Helm repository `coreChart` is in (as `helm --repo`). */
+  coreChartRepo?: string;
+  /** The chart version in `coreChartRepo` (as `helm --version`). */
+  coreChartVersion?: string;
+  /** Where extension charts are: `oci://registry/path`, or a Helm repository / extensions-museum URL. */
+  extensionCharts?: string;
+  /** `global.imageRegistry` the charts will be installed with (an air-gapped mirror). */
+  imageRegistry?: string;
+  /** More images that must be pullable. */
+  images: string[];
+  /** Image pull secrets (`namespace/name`) besides those of the kubesphere-system default ServiceAccount. */
+  pullSecrets: string[];
+  /** A Docker config.json with the worker's own registry credentials (OCI charts). */
+  registryAuthFile?: string;
+  /** Registries spoken to over plain HTTP (loopback always is). */
+  insecureRegistries: string[];
+  /** PEM bundle of the CA of private registries and chart repositories. */
+  caFile?: string;
 }
 
 export interface StorageConfig {
@@ -108,9 +136,37 @@ export interface JobConfig {
   timeout?: number;
 }
 
-/** How the workflow waits between pre-upgrade and post-upgrade (the Helm upgrade of ks-core). */
-export type GateMode = 'signal' | 'detect' | 'none';
+/**
+ * How the workflow passes from pre-upgrade to post-upgrade (the Helm upgrade of ks-core): it waits
+ * for a signal, detects v4 core, runs the upgrade itself (`helm`), or does not wait at all.
+ */
+export type GateMode = 'signal' | 'detect' | 'helm' | 'none';
+
+/** The core upgrade gate `helm` runs: which ks-core chart, how, with which values. */
+export interface HelmUpgradeConfig {
+  /**
+   * The target ks-core chart: a local `.tgz` or chart directory, an `oci://` reference, a chart
+   * URL, or a chart name in {@link repo}. Required for gate `helm`.
+   */
+  chart?: string;
+  /** A Helm chart repository URL: {@link chart} is then a chart name in it. */
+  repo?: string;
+  /** Chart version (`--version`); required with {@link repo} and for `oci://` charts. */
+  version?: string;
+  /** Values files, in order (later wins), applied before the generated values. */
+  values: string[];
+  /** Values by dotted path (`global.imageRegistry`), applied last: they win over everything mapped. */
+  set: Record<string, unknown>;
+  /** Helm's `--timeout` for the upgrade and for a rollback, ms. */
+  timeout: number;
+  /** Path of the helm binary; default: `helm` on PATH. */
+  binary?: string;
+  /** Talk plain HTTP to an OCI registry (`--plain-http`): registries without TLS only. */
+  plainHttp: boolean;
+}
 
 export interface UpgradeOptions {
   gate: GateMode;
+  /** Present when the config has an `upgrade.helm` section (defaults filled in). */
+  helm?: HelmUpgradeConfig;
 }

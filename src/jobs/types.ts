@@ -1,6 +1,8 @@
 import type { DynamicOptions, ExtensionRef, JobConfig } from '../config/types.js';
 import type { ResourceClient } from '../kube/client.js';
+import type { AccessRule } from '../rbac/types.js';
 import type { ResourceStore } from '../store/index.js';
+import type { Leftover } from '../verify/types.js';
 
 /** The phases of an upgrade, in the order the workflow runs them (rollback only on abort). */
 export const PHASES = [
@@ -99,6 +101,17 @@ export interface JobFactory {
    * `storage.encryption` is configured, so the problem shows before anything changes.
    */
   readonly requiresEncryption?: boolean;
+  /**
+   * Everything the job reads or changes, as RBAC rules (docs/rbac.md): the preflight checks the
+   * identity has each one, and `ks-upgrade rbac` prints the Roles. A function when the rules
+   * depend on the job's options (a namespace it is configured with). The built-in jobs declare
+   * theirs in `src/rbac/builtin.ts`.
+   */
+  readonly access?:
+    | readonly AccessRule[]
+    | ((options: DynamicOptions, extensionRef: ExtensionRef | undefined) => readonly AccessRule[]);
+  /** The v3 objects the job removes for good: verification checks that they are gone. */
+  readonly leftovers?: readonly Leftover[];
   create(options: DynamicOptions, extensionRef: ExtensionRef | undefined): UpgradeJob;
 }
 

@@ -21,3 +21,15 @@ export interface PreflightReport {
   checkedAt: string;
   checks: PreflightCheckResult[];
 }
+
+/** The checks, in the order they run and are reported (the names `--skip-check` takes). */
+export const PREFLIGHT_CHECKS = [
+  'api-server',
+  'kubesphere-version',
+  'access',
+  'charts',
+  'images',
+  'store',
+  'concurrent-upgrade',
+] as const;
+export type PreflightCheckName = (typeof PREFLIGHT_CHECKS)[number];

@@ -15,6 +15,12 @@ export interface AccessRule {
   resourceNames?: string[];
   /** Why the job needs it (shown by `ks-upgrade rbac` and the docs). */
   why: string;
+  /**
+   * `members`: needed on every member cluster, reached from the host through the kubeconfig of its
+   * `Cluster` object (KubeSphere's own credentials there), not through ks-upgrade's identity.
+   * Absent: on the cluster being upgraded, as ks-upgrade's identity.
+   */
+  on?: 'members';
 }
 
 /** Everything one job (or the framework itself, as job `_framework`) needs. */

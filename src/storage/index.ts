@@ -8,6 +8,8 @@ export { LocalStorage } from './local.js';
 export {
   S3Storage,
   resolveS3Credentials,
+  readS3CredentialsFile,
+  S3_CREDENTIAL_ERRORS,
   s3EndpointUrl,
   type S3Credentials,
   type S3StorageOptions,

@@ -50,7 +50,8 @@ const MIN_PART_SIZE = 5 * MIB;
 const MAX_PARTS = 10_000;
 const DEFAULT_MULTIPART_THRESHOLD = 8 * MIB;
 
-const CREDENTIAL_ERRORS = new Set([
+/** S3 error names that mean the credentials were refused (never quote such an SDK error). */
+export const S3_CREDENTIAL_ERRORS: ReadonlySet<string> = new Set([
   'InvalidAccessKeyId',
   'SignatureDoesNotMatch',
   'AccessDenied',
@@ -135,19 +136,23 @@ export function resolveS3Credentials(config: S3StorageConfig): S3Credentials | u
       ...(config.sessionToken ? { sessionToken: config.sessionToken } : {}),
     };
   }
-  if (config.credentialsFile) return readCredentialsFile(config.credentialsFile);
+  if (config.credentialsFile) return readS3CredentialsFile(config.credentialsFile);
   return undefined;
 }
 
-function readCredentialsFile(file: string): S3Credentials {
+/**
+ * Static credentials from a YAML or JSON file (`accessKeyID`, `secretAccessKey`, `sessionToken`).
+ * Errors name `setting` and the file, never a value.
+ */
+export function readS3CredentialsFile(file: string, setting = 'storage.s3.credentialsFile'): S3Credentials {
   const hint = `the file must be YAML or JSON with accessKeyID and secretAccessKey (and optionally sessionToken)`;
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
     const reason = err instanceof Error && 'code' in err ? String(err.code) : 'unreadable';
-    throw new ValidationError(`cannot read storage.s3.credentialsFile ${file}: ${reason}`, {
-      hint: `mount the file at ${file} or fix storage.s3.credentialsFile`,
+    throw new ValidationError(`cannot read ${setting} ${file}: ${reason}`, {
+      hint: `mount the file at ${file} or fix ${setting}`,
     });
   }
   let doc: unknown;
@@ -155,7 +160,7 @@ function readCredentialsFile(file: string): S3Credentials {
     doc = loadYaml(text);
   } catch {
     // The parser's message quotes the offending line, which may hold the secret: leave it out.
-    throw new ValidationError(`storage.s3.credentialsFile ${file} is not valid YAML or JSON`, { hint });
+    throw new ValidationError(`${setting} ${file} is not valid YAML or JSON`, { hint });
   }
   const record = doc !== null && typeof doc === 'object' ? (doc as Record<string, unknown>) : {};
   const pick = (...names: string[]): string | undefined => {
@@ -170,7 +175,7 @@ function readCredentialsFile(file: string): S3Credentials {
   const sessionToken = pick('sessionToken', 'session_token');
   if (!accessKeyId || !secretAccessKey) {
     throw new ValidationError(
-      `storage.s3.credentialsFile ${file} has no ${accessKeyId ? 'secretAccessKey' : 'accessKeyID'}`,
+      `${setting} ${file} has no ${accessKeyId ? 'secretAccessKey' : 'accessKeyID'}`,
       { hint },
     );
   }
@@ -505,7 +510,7 @@ export class S3Storage implements Storage {
       });
     }
     // No `cause` here: SDK errors for bad credentials carry the access key ID and the string to sign.
-    if (CREDENTIAL_ERRORS.has(name) || status === 403) {
+    if (S3_CREDENTIAL_ERRORS.has(name) || status === 403) {
       return new StorageUnavailableError(
         `S3 refused to ${action} ${what}: ${name}${status ? ` (HTTP ${status})` : ''}`,
         {

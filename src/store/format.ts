@@ -172,8 +172,9 @@ export function parseObject(bytes: Uint8Array, expectedKey: string, location: st
     throw fail(
       `it has no ks-upgrade header (it holds ${describeBareContent(data)}, ${data.length} bytes)`,
       `ks-upgrade only reads objects it wrote itself (first line '${FORMAT_MAGIC}'); the original Go ` +
-        'ks-upgrade stored bare JSON. Move the object away and let ks-upgrade take the backup again, ' +
-        'or restore the object ks-upgrade wrote',
+        'ks-upgrade stored bare JSON: import its store with `ks-upgrade backups import --from-go <its directory ' +
+        'or bucket> --cluster <name>` (`ks-upgrade backups list` names such objects), or move the object away ' +
+        'and let ks-upgrade take the backup again',
     );
   }
 

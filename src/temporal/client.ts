@@ -19,6 +19,16 @@ export async function connectClient(
   return { client: new Client({ connection, namespace: settings.namespace }), connection };
 }
 
+/** Throws a {@link ValidationError} listing every problem of an upgrade's workflow input. */
+export function assertValidInput(input: UpgradeClusterInput): void {
+  const problems = validateUpgradeInput(input);
+  if (problems.length > 0) {
+    throw new ValidationError(`invalid upgrade input:\n  ${problems.join('\n  ')}`, {
+      hint: 'see docs/workflow-input.md',
+    });
+  }
+}
+
 /**
  * Starts a cluster's upgrade, or attaches to the one already running under its workflow ID (a
  * second `ks-upgrade run` after a crash continues the same upgrade). A completed upgrade is
@@ -32,12 +42,7 @@ export async function startUpgrade(
   workflowId: string = upgradeWorkflowId(input.cluster),
   options: { rerun?: boolean } = {},
 ): Promise<{ handle: WorkflowHandle<typeof upgradeCluster>; attached: boolean; completed: boolean }> {
-  const problems = validateUpgradeInput(input);
-  if (problems.length > 0) {
-    throw new ValidationError(`invalid upgrade input:\n  ${problems.join('\n  ')}`, {
-      hint: 'see docs/workflow-input.md',
-    });
-  }
+  assertValidInput(input);
   const existing = client.workflow.getHandle<typeof upgradeCluster>(workflowId);
   try {
     const status = (await existing.describe()).status.name;

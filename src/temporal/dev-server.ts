@@ -1,7 +1,18 @@
 // The embedded default: a local Temporal dev server (the pinned Temporal CLI) with its state in a
 // SQLite file, so an upgrade interrupted by a crash resumes from the same workflow on the next run.
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  accessSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { homedir } from 'node:os';
 import path from 'node:path';
@@ -16,13 +27,44 @@ const run = promisify(execFile);
 export const TEMPORAL_CLI_VERSION = '1.5.1';
 
 /** Where `deploy/dev/install` builds the Temporal CLI. */
-export function defaultTemporalCliPath(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.KS_UPGRADE_TEMPORAL_CLI) return env.KS_UPGRADE_TEMPORAL_CLI;
+export function pinnedTemporalCliPath(env: NodeJS.ProcessEnv = process.env): string {
   const tools =
     env.KS_UPGRADE_TOOLS_DIR ??
     path.join(env.XDG_CACHE_HOME ?? path.join(homedir(), '.cache'), 'ks-upgrade/tools');
   return path.join(tools, `temporal-${TEMPORAL_CLI_VERSION}`, 'temporal');
 }
+
+/**
+ * The `temporal` binary of the embedded default: KS_UPGRADE_TEMPORAL_CLI, else the pinned build in
+ * the tool cache, else the first `temporal` on PATH (brew, the official installer), so a user needs
+ * no Go toolchain. With none of them, the pinned path (startDevServer then says how to get one).
+ */
+export function defaultTemporalCliPath(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.KS_UPGRADE_TEMPORAL_CLI) return env.KS_UPGRADE_TEMPORAL_CLI;
+  const pinned = pinnedTemporalCliPath(env);
+  if (isExecutable(pinned)) return pinned;
+  for (const dir of (env.PATH ?? '').split(path.delimiter)) {
+    const candidate = path.join(dir || '.', 'temporal');
+    if (dir && isExecutable(candidate)) return candidate;
+  }
+  return pinned;
+}
+
+function isExecutable(file: string): boolean {
+  try {
+    accessSync(file, constants.X_OK);
+    return statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** How to get a Temporal CLI, for the error when there is none. */
+export const TEMPORAL_CLI_INSTALL_HINT =
+  'install the Temporal CLI in one of three ways: `brew install temporal`; ' +
+  'the official installer (`curl -sSf https://temporal.download/cli.sh | sh`, then put ~/.temporalio/bin on PATH); ' +
+  'or, in a clone of ks-upgrade with Go installed, `npm run dev:install` (builds the pinned version). ' +
+  'Or set KS_UPGRADE_TEMPORAL_CLI to its path, or pass --temporal-address of an existing Temporal service';
 
 export interface DevServerOptions {
   /** The `temporal` binary. */
@@ -84,12 +126,30 @@ export async function isServing(binary: string, address: string): Promise<boolea
   }
 }
 
+/** Detached servers this process has spawned and not yet seen serving (see {@link stopServersBeingStarted}). */
+const starting = new Set<number>();
+
+/**
+ * Kills the detached servers this process is still starting (SIGTERM). For a process that must
+ * exit at once (a second Ctrl-C) before it holds a lease: nobody else knows these servers yet,
+ * and once this process is gone nobody would stop them.
+ */
+export function stopServersBeingStarted(): void {
+  for (const pid of starting) {
+    if (alive(pid)) process.kill(pid, 'SIGTERM');
+  }
+  starting.clear();
+}
+
 /** Starts `temporal server start-dev` and waits until it serves. */
 export async function startDevServer(o: DevServerOptions): Promise<DevServer> {
   if (!existsSync(o.binary)) {
-    throw new KsUpgradeError(`the Temporal CLI ${o.binary} is not installed`, {
-      hint: 'run `npm run dev:install` (builds it once), set KS_UPGRADE_TEMPORAL_CLI, or pass --temporal-address of an existing Temporal service',
-    });
+    throw new KsUpgradeError(
+      `no Temporal CLI: ${o.binary} does not exist and there is no \`temporal\` on PATH`,
+      {
+        hint: TEMPORAL_CLI_INSTALL_HINT,
+      },
+    );
   }
   mkdirSync(path.dirname(o.dbFile), { recursive: true, mode: 0o700 });
   const port = o.port ?? (await freePort());
@@ -115,6 +175,7 @@ export async function startDevServer(o: DevServerOptions): Promise<DevServer> {
   const child = spawn(o.binary, args, { stdio: ['ignore', out, out], detached: o.detached ?? false });
   if (o.detached) child.unref();
   const pid = child.pid ?? 0;
+  if (o.detached) starting.add(pid);
   const exited = new Promise<void>((resolve) =>
     child.on('exit', () => {
       resolve();
@@ -124,6 +185,7 @@ export async function startDevServer(o: DevServerOptions): Promise<DevServer> {
   const deadline = Date.now() + (o.startTimeoutMs ?? 60_000);
   while (!(await isServing(o.binary, address))) {
     if (!alive(pid)) {
+      starting.delete(pid);
       throw new KsUpgradeError(`the Temporal dev server exited during start-up`, {
         hint: o.logFile
           ? `see ${o.logFile}`
@@ -131,6 +193,7 @@ export async function startDevServer(o: DevServerOptions): Promise<DevServer> {
       });
     }
     if (Date.now() > deadline) {
+      starting.delete(pid);
       child.kill('SIGKILL');
       throw new KsUpgradeError(
         `the Temporal dev server did not start within ${(o.startTimeoutMs ?? 60_000) / 1000}s`,
@@ -138,6 +201,7 @@ export async function startDevServer(o: DevServerOptions): Promise<DevServer> {
     }
     await sleep(200);
   }
+  starting.delete(pid);
   return {
     address,
     uiUrl: uiPort === undefined ? undefined : `http://127.0.0.1:${uiPort}`,
@@ -171,22 +235,44 @@ export interface EmbeddedServerLease {
   server: DevServer;
   /** This call started it (otherwise another command's, or a crashed run's, was reused). */
   started: boolean;
+  /** The other commands using the server now (each registered it under `users/`). */
+  otherUsers(): EmbeddedServerUser[];
   /**
    * Ends this process's use. The last user (every registered PID gone) stops the server; its
    * state stays in the SQLite file, so nothing is lost and the next command starts it again.
    */
   release(): Promise<void>;
+  /**
+   * {@link release} for a process about to exit at once: the last user sends the server SIGTERM
+   * without waiting for it to be gone (it finishes shutting down on its own).
+   */
+  releaseNow(): void;
 }
 
-function liveUsers(usersDir: string): number[] {
+/** A command using the embedded server. */
+export interface EmbeddedServerUser {
+  pid: number;
+  /** What it is, e.g. `ks-upgrade run` (the command runs the upgrade's worker). */
+  command: string;
+}
+
+function liveUsers(usersDir: string): EmbeddedServerUser[] {
   if (!existsSync(usersDir)) return [];
-  const pids: number[] = [];
+  const users: EmbeddedServerUser[] = [];
   for (const f of readdirSync(usersDir)) {
     const pid = Number(f);
-    if (Number.isInteger(pid) && alive(pid)) pids.push(pid);
-    else rmSync(path.join(usersDir, f), { force: true });
+    const file = path.join(usersDir, f);
+    if (Number.isInteger(pid) && alive(pid)) {
+      let command = '';
+      try {
+        command = readFileSync(file, 'utf8').trim();
+      } catch {
+        // it released the server just now
+      }
+      users.push({ pid, command: command || 'ks-upgrade' });
+    } else rmSync(file, { force: true });
   }
-  return pids;
+  return users;
 }
 
 /**
@@ -195,13 +281,17 @@ function liveUsers(usersDir: string): number[] {
  * left behind), otherwise starts one on the same SQLite file. Users register their PID under
  * `<stateDir>/users/`, so the server outlives no command that needs it and no longer than needed.
  */
-export async function ensureEmbeddedServer(stateDir: string, binary: string): Promise<EmbeddedServerLease> {
+export async function ensureEmbeddedServer(
+  stateDir: string,
+  binary: string,
+  command = 'ks-upgrade',
+): Promise<EmbeddedServerLease> {
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const recordFile = path.join(stateDir, 'server.json');
   const usersDir = path.join(stateDir, 'users');
   mkdirSync(usersDir, { recursive: true, mode: 0o700 });
   const me = path.join(usersDir, String(process.pid));
-  writeFileSync(me, '');
+  writeFileSync(me, command);
   let server: DevServer | undefined;
   let started = false;
   if (existsSync(recordFile)) {
@@ -243,10 +333,18 @@ export async function ensureEmbeddedServer(stateDir: string, binary: string): Pr
   return {
     server: lease,
     started,
+    otherUsers: () => liveUsers(usersDir).filter((u) => u.pid !== process.pid),
     release: async () => {
       rmSync(me, { force: true });
       if (liveUsers(usersDir).length === 0) {
         await lease.stop();
+        rmSync(recordFile, { force: true });
+      }
+    },
+    releaseNow: () => {
+      rmSync(me, { force: true });
+      if (liveUsers(usersDir).length === 0) {
+        if (alive(lease.pid)) process.kill(lease.pid, 'SIGTERM');
         rmSync(recordFile, { force: true });
       }
     },

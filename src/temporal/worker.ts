@@ -19,11 +19,16 @@ let runtimeInstalled = false;
 /**
  * Installs the Temporal runtime once per process (it must precede every connection): log level
  * and, optionally, a Prometheus endpoint with worker metrics (task slots, schedule-to-start
- * latencies, activity failures).
+ * latencies, activity failures). `shutdownSignals` are the signals on which the runtime shuts its
+ * workers down by itself (the SDK's default: SIGINT, SIGTERM, SIGQUIT, SIGUSR2, what `ks-upgrade
+ * worker` wants); a command that handles signals itself passes `[]`.
  */
-export function installRuntime(options: { logLevel?: LogLevel; metricsAddress?: string } = {}): void {
+export function installRuntime(
+  options: { logLevel?: LogLevel; metricsAddress?: string; shutdownSignals?: NodeJS.Signals[] } = {},
+): void {
   if (runtimeInstalled) return;
   Runtime.install({
+    ...(options.shutdownSignals ? { shutdownSignals: options.shutdownSignals } : {}),
     logger: new DefaultLogger(options.logLevel ?? 'WARN'),
     telemetryOptions: {
       logging: { forward: {}, filter: makeTelemetryFilterString({ core: options.logLevel ?? 'WARN' }) },
@@ -55,18 +60,20 @@ export interface UpgradeWorkerOptions {
 
 /** A worker serving the upgrade workflows and activities on one task queue. */
 export async function createUpgradeWorker(o: UpgradeWorkerOptions): Promise<Worker> {
+  const client = new Client({ connection: o.connection, namespace: o.namespace });
   return Worker.create({
     connection: o.connection,
     namespace: o.namespace,
     taskQueue: o.taskQueue,
     workflowBundle: o.workflowBundle ?? (await workflowBundle()),
     activities: {
-      ...createActivities(o.registry ? { registry: o.registry } : {}),
-      // The fleet's activities look at other workflows through a client on the worker's connection.
-      ...createFleetActivities({
-        client: new Client({ connection: o.connection, namespace: o.namespace }),
+      ...createActivities({
         ...(o.registry ? { registry: o.registry } : {}),
+        // The preflight looks for other running upgrades of the same cluster through this client.
+        temporal: { client, source: `Temporal namespace ${o.namespace}` },
       }),
+      // The fleet's activities look at other workflows through the same client.
+      ...createFleetActivities({ client, ...(o.registry ? { registry: o.registry } : {}) }),
     },
     maxConcurrentActivityTaskExecutions: o.maxConcurrentActivities ?? 8,
     // Let a running step notice shutdown (its AbortSignal fires) and stop at a safe point.

@@ -5,6 +5,7 @@ import { RepositoryResource } from '../api/v4/index.js';
 import type { ValidatorConfig } from '../config/types.js';
 import { KsUpgradeError } from '../errors.js';
 import { lastDeployedRelease } from '../helm/release.js';
+import { manifestObjects } from '../helm/uninstall.js';
 import type { ResourceClient } from '../kube/client.js';
 import { KUBESPHERE_NAMESPACE } from '../kubesphere/index.js';
 import { sleep } from '../util/concurrency.js';
@@ -68,16 +69,21 @@ export async function waitForMuseumSync(
 
 /**
  * The detect gate: KubeSphere v4 core is running when the newest deployed ks-core release is v4
- * and ks-apiserver has rolled out (ready, all replicas updated) — "helm said success" alone is not
- * enough (kubesphere#6521: success reported while the old image still ran).
+ * and its API server has rolled out (ready, all replicas updated) — "helm said success" alone is not
+ * enough (kubesphere#6521: success reported while the old image still ran). That is ks-apiserver on
+ * a host; on a member the v4 chart deploys ks-agent instead (and removes ks-apiserver).
  */
 export async function detectCoreUpgrade(client: ResourceClient): Promise<CheckResult> {
   const release = await lastDeployedRelease(client, KUBESPHERE_NAMESPACE, 'ks-core');
   const appVersion = release?.chart.metadata.appVersion ?? '';
-  if (!appVersion.startsWith('v4.')) {
+  if (!release || !appVersion.startsWith('v4.')) {
     return { ok: false, reason: `deployed ks-core is ${appVersion || 'not found'}; waiting for v4` };
   }
-  const apiserver = await client.tryGet(DeploymentResource, 'ks-apiserver', KUBESPHERE_NAMESPACE);
+  const agent = manifestObjects(release).some(
+    (o) => o.kind === 'Deployment' && o.metadata.name === 'ks-agent',
+  );
+  const name = agent ? 'ks-agent' : 'ks-apiserver';
+  const apiserver = await client.tryGet(DeploymentResource, name, KUBESPHERE_NAMESPACE);
   const want = apiserver?.spec?.replicas ?? 1;
   const s = apiserver?.status;
   // A status older than the spec describes the previous rollout: not evidence of the new one.
@@ -88,7 +94,7 @@ export async function detectCoreUpgrade(client: ResourceClient): Promise<CheckRe
     (s?.updatedReplicas ?? 0) < want ||
     (s?.readyReplicas ?? 0) < Math.max(want, 1)
   ) {
-    return { ok: false, reason: `ks-core ${appVersion} deployed; ks-apiserver not rolled out yet` };
+    return { ok: false, reason: `ks-core ${appVersion} deployed; ${name} not rolled out yet` };
   }
-  return { ok: true, reason: `ks-core ${appVersion} deployed and ks-apiserver ready` };
+  return { ok: true, reason: `ks-core ${appVersion} deployed and ${name} ready` };
 }

@@ -1,8 +1,10 @@
 // The input of the `upgradeCluster` workflow. Plain JSON, usable from `temporal workflow start`.
 // Pure code: the workflow validates its own input with it (deterministic, no I/O), and the CLI
 // validates before starting, so a rejected input never reaches workflow history.
+import { parseDuration } from '../config/duration.js';
 import type { GateMode } from '../config/types.js';
 import type { Phase } from '../jobs/types.js';
+import { PREFLIGHT_CHECKS } from '../preflight/types.js';
 
 /** Where the worker finds the cluster's credentials: paths and names only, never credentials. */
 export interface KubeTargetInput {
@@ -51,7 +53,21 @@ export interface UpgradeClusterInput {
   failurePolicy?: FailurePolicy;
   /** Plan only: report what each job would do, change nothing. */
   dryRun?: boolean;
+  /** Accept a config that enables no job (`run --allow-empty`); read by the planning step. */
+  allowEmpty?: boolean;
   tuning?: UpgradeTuning;
+  /**
+   * Failing preflight checks to go past (`name` of the check, or `verification` to not wait for an
+   * operator when the final verification fails), each with who decided and why — kept in history.
+   */
+  skipChecks?: SkipCheck[];
+}
+
+/** An operator's decision to go past one failing check (docs/preflight.md). */
+export interface SkipCheck {
+  name: string;
+  by: string;
+  reason: string;
 }
 
 /** The top-level fields of {@link UpgradeClusterInput} (docs/workflow-input.schema.json lists the same). */
@@ -65,7 +81,9 @@ export const INPUT_FIELDS: readonly string[] = [
   'gate',
   'failurePolicy',
   'dryRun',
+  'allowEmpty',
   'tuning',
+  'skipChecks',
 ];
 
 export const DEFAULT_PHASES: readonly Phase[] = ['prepare-upgrade', 'pre-upgrade', 'post-upgrade'];
@@ -75,7 +93,7 @@ const FORWARD_PHASES: readonly Phase[] = [
   'post-upgrade',
   'dynamic-upgrade',
 ];
-const GATES: readonly GateMode[] = ['signal', 'detect', 'none'];
+const GATES: readonly GateMode[] = ['signal', 'detect', 'helm', 'none'];
 const DURATION = /^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/;
 
 /** The workflow ID of a cluster's upgrade. */
@@ -155,34 +173,141 @@ export function validateUpgradeInput(input: unknown): string[] {
   }
   if (i.gate !== undefined && !GATES.includes(i.gate as GateMode))
     problems.push(`gate: must be one of ${GATES.join(', ')}`);
-  for (const flag of ['useDefaults', 'dryRun']) {
+  for (const flag of ['useDefaults', 'dryRun', 'allowEmpty']) {
     if (i[flag] !== undefined && typeof i[flag] !== 'boolean')
       problems.push(`${flag}: expected true or false`);
   }
-  if (
-    i.overrides !== undefined &&
-    (typeof i.overrides !== 'object' || i.overrides === null || Array.isArray(i.overrides))
-  ) {
-    problems.push('overrides: expected an object like {"jobs":{"devops":{"enabled":false}}}');
-  }
+  if (i.overrides !== undefined) problems.push(...validateOverrides(i.overrides));
   if (i.failurePolicy !== undefined && i.failurePolicy !== 'ask' && i.failurePolicy !== 'abort') {
     problems.push('failurePolicy: must be "ask" or "abort"');
   }
   if (i.tuning !== undefined) {
-    const tuning = typeof i.tuning === 'object' && i.tuning !== null ? i.tuning : {};
+    const tuning = isPlainObject(i.tuning) ? i.tuning : {};
     if (tuning !== i.tuning) problems.push('tuning: expected an object');
     for (const [k, v] of Object.entries(tuning)) {
       if (!['heartbeatTimeout', 'gateTimeout', 'detectTimeout', 'operatorTimeout'].includes(k)) {
         problems.push(`tuning.${k}: unknown field`);
       } else if (typeof v !== 'string' || !DURATION.test(v)) {
         problems.push(`tuning.${k}: expected a duration such as "30s" or "2h"`);
+      } else if (!inDurationRange(v)) {
+        problems.push(`tuning.${k}: ${v} is longer than a duration can be (about 292 years)`);
       }
+    }
+  }
+  problems.push(...validateSkipChecks(i.skipChecks));
+  return problems;
+}
+
+/** The checks `skipChecks` may name: the preflight's, and the final verification. */
+export const SKIPPABLE_CHECKS: readonly string[] = [...PREFLIGHT_CHECKS, 'verification'];
+
+/** Problems with `skipChecks`, as `path: what; how to fix` lines. Pure: the workflow runs it too. */
+export function validateSkipChecks(value: unknown, path = 'skipChecks'): string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value))
+    return [`${path}: expected a list like [{"name":"images","by":"you","reason":"why"}]`];
+  const problems: string[] = [];
+  value.forEach((s: unknown, i) => {
+    const p = `${path}[${i}]`;
+    if (typeof s !== 'object' || s === null || Array.isArray(s)) {
+      problems.push(`${p}: expected {"name", "by", "reason"}`);
+      return;
+    }
+    const o = s as Record<string, unknown>;
+    for (const key of Object.keys(o)) {
+      if (!['name', 'by', 'reason'].includes(key))
+        problems.push(`${p}.${key}: unknown field; allowed: name, by, reason`);
+    }
+    if (typeof o.name !== 'string' || !SKIPPABLE_CHECKS.includes(o.name)) {
+      problems.push(`${p}.name: must be one of ${SKIPPABLE_CHECKS.join(', ')}`);
+    }
+    for (const key of ['by', 'reason'] as const) {
+      if (typeof o[key] !== 'string' || o[key].trim() === '') {
+        problems.push(`${p}.${key}: required (who skips the check, and why)`);
+      }
+    }
+  });
+  return problems;
+}
+
+/**
+ * Within Go's (and the config's) duration range, 2^63-1 ns: beyond it the config parser refuses the
+ * value and Temporal cannot schedule with it, so the workflow must not start with it.
+ */
+function inDurationRange(duration: string): boolean {
+  try {
+    parseDuration(duration);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** `overrides` as docs/workflow-input.schema.json describes it, so a wrong one fails before the start. */
+function validateOverrides(value: unknown): string[] {
+  if (!isPlainObject(value))
+    return ['overrides: expected an object like {"jobs":{"devops":{"enabled":false}}}'];
+  const problems: string[] = [];
+  for (const key of Object.keys(value)) {
+    if (key !== 'jobs' && key !== 'upgrade')
+      problems.push(`overrides.${key}: unknown field; allowed: jobs, upgrade`);
+  }
+  if (value.jobs !== undefined) {
+    if (!isPlainObject(value.jobs)) problems.push('overrides.jobs: expected an object of jobs by name');
+    else {
+      for (const [name, job] of Object.entries(value.jobs)) {
+        const p = `overrides.jobs.${name}`;
+        if (!isPlainObject(job)) {
+          problems.push(`${p}: expected an object {enabled, priority, dynamicOptions}`);
+          continue;
+        }
+        for (const key of Object.keys(job)) {
+          if (!['enabled', 'priority', 'dynamicOptions'].includes(key))
+            problems.push(`${p}.${key}: unknown field; allowed: enabled, priority, dynamicOptions`);
+        }
+        if (job.enabled !== undefined && typeof job.enabled !== 'boolean')
+          problems.push(`${p}.enabled: expected true or false`);
+        if (
+          job.priority !== undefined &&
+          !(Number.isSafeInteger(job.priority) && (job.priority as number) >= 0)
+        )
+          problems.push(`${p}.priority: expected a whole number of 0 or more`);
+        if (job.dynamicOptions !== undefined && !isPlainObject(job.dynamicOptions))
+          problems.push(`${p}.dynamicOptions: expected an object`);
+      }
+    }
+  }
+  if (value.upgrade !== undefined) {
+    if (!isPlainObject(value.upgrade)) problems.push('overrides.upgrade: expected an object {gate}');
+    else {
+      for (const key of Object.keys(value.upgrade)) {
+        if (key !== 'gate') problems.push(`overrides.upgrade.${key}: unknown field; allowed: gate`);
+      }
+      const gate = value.upgrade.gate;
+      if (gate !== undefined && !GATES.includes(gate as GateMode))
+        problems.push(`overrides.upgrade.gate: must be one of ${GATES.join(', ')}`);
     }
   }
   return problems;
 }
 
-function scanForSecrets(value: unknown, path: string, problems: string[]): void {
+/**
+ * Nesting deeper than this is refused: valid input is a few levels deep (free-form
+ * `dynamicOptions` included), and the scan below must not overflow the stack on hostile JSON.
+ */
+const MAX_INPUT_DEPTH = 32;
+
+function scanForSecrets(value: unknown, path: string, problems: string[], depth = 0): void {
+  if (depth > MAX_INPUT_DEPTH && typeof value === 'object' && value !== null) {
+    problems.push(
+      `${path || 'input'}: nested more than ${MAX_INPUT_DEPTH} levels deep; workflow input is a few levels of plain JSON`,
+    );
+    return;
+  }
   if (typeof value === 'string') {
     if (SECRET_VALUE.some((re) => re.test(value))) {
       problems.push(
@@ -194,7 +319,7 @@ function scanForSecrets(value: unknown, path: string, problems: string[]): void 
   }
   if (Array.isArray(value)) {
     value.forEach((v, i) => {
-      scanForSecrets(v, `${path}[${i}]`, problems);
+      scanForSecrets(v, `${path}[${i}]`, problems, depth + 1);
     });
     return;
   }
@@ -208,7 +333,7 @@ function scanForSecrets(value: unknown, path: string, problems: string[]): void 
         );
         continue;
       }
-      scanForSecrets(v, p, problems);
+      scanForSecrets(v, p, problems, depth + 1);
     }
   }
 }

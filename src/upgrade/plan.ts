@@ -52,12 +52,25 @@ export function configFilesOf(input: Pick<UpgradeClusterInput, 'configFiles' | '
   return [...(input.useDefaults === false ? [] : [BUILTIN_CONFIG_PATH]), ...(input.configFiles ?? [])];
 }
 
+/** What {@link loadUpgradeConfig} reads from the workflow input. */
+export type UpgradeConfigInput = Pick<
+  UpgradeClusterInput,
+  'configFiles' | 'useDefaults' | 'overrides' | 'gate'
+> & {
+  /**
+   * Accept a config that enables no job (`--allow-empty`): the upgrade then changes nothing.
+   * Without it such a config is refused, naming the files, rather than "succeeding" with zero jobs.
+   */
+  allowEmpty?: boolean;
+};
+
 /**
  * Loads and validates the config of an upgrade: files, then the input's overrides. Beyond the
- * loader's checks: a job that is enabled must be registered in this build.
+ * loader's checks: at least one job is enabled (unless `allowEmpty`), jobs that back up
+ * credentials have `storage.encryption`, and every enabled job is registered in this build.
  */
 export async function loadUpgradeConfig(
-  input: Pick<UpgradeClusterInput, 'configFiles' | 'useDefaults' | 'overrides' | 'gate'>,
+  input: UpgradeConfigInput,
   registry: JobRegistry = defaultRegistry,
 ): Promise<LoadedConfig> {
   const overrides: Record<string, unknown> = {};
@@ -68,6 +81,8 @@ export async function loadUpgradeConfig(
   const knownJobs = [...new Set([...ORIGINAL_JOB_NAMES, ...registry.names()])];
   const loaded = await loadConfig(configFilesOf(input), {
     knownJobs,
+    requireEnabledJob: input.allowEmpty !== true,
+    jobsNeedingEncryption: registry.names().filter((name) => registry.get(name)?.requiresEncryption),
     extraSources:
       Object.keys(overrides).length > 0
         ? [{ name: 'workflow-input.overrides', text: JSON.stringify(overrides) }]
@@ -76,19 +91,6 @@ export async function loadUpgradeConfig(
   const missing = Object.entries(loaded.config.jobs)
     .filter(([name, jc]) => jc.enabled && !registry.get(name))
     .map(([name]) => name);
-  const needKey = Object.entries(loaded.config.jobs)
-    .filter(([name, jc]) => jc.enabled && registry.get(name)?.requiresEncryption)
-    .map(([name]) => name);
-  if (needKey.length > 0 && !loaded.config.storage.encryption) {
-    throw new ValidationError(
-      `jobs ${needKey.join(', ')} back up credentials (kubeconfigs, tokens, identity-provider secrets), which are never stored in plaintext`,
-      {
-        hint:
-          'configure storage.encryption.keyFile (or keyEnv) with a 32-byte key, e.g. `head -c 32 /dev/urandom > backup.key`; ' +
-          'keep the key: it is needed to read the backups',
-      },
-    );
-  }
   if (missing.length > 0) {
     throw new ValidationError(`enabled jobs not available in this build: ${missing.join(', ')}`, {
       hint: `disable them (jobs.<name>.enabled: false) or use a ks-upgrade build that has them (available: ${registry.names().join(', ')})`,

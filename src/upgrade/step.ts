@@ -5,6 +5,7 @@ import { createJobContext } from '../jobs/context.js';
 import { defaultRegistry, type JobRegistry } from '../jobs/registry.js';
 import { runJobPhase, type JobPhaseResult } from '../jobs/runner.js';
 import type { JobProgress, Logger, Phase } from '../jobs/types.js';
+import { checkClusterBindingOnce } from './cluster-identity.js';
 import type { UpgradeClusterInput } from './input.js';
 import { loadUpgradeConfig } from './plan.js';
 import { clusterConnection, sharedStore } from './runtime.js';
@@ -48,6 +49,8 @@ export async function executeJobPhase(
     clusterConnection(input.kube),
     sharedStore(loaded.config.storage),
   ]);
+  // The step writes under <cluster>/ in the store: refuse it when the name stands for another cluster.
+  await checkClusterBindingOnce({ cluster: input.cluster, conn, store, bind: true });
   const ctx = createJobContext({
     job: jobName,
     phase,

@@ -19,3 +19,23 @@ export interface VerificationReport {
   checkedAt: string;
   findings: VerificationFinding[];
 }
+
+/**
+ * A v3 object a job removes and KubeSphere v4 never brings back: after a finished upgrade it must
+ * be gone (a leftover v3 webhook, for one, breaks v4 with x509 errors). Declared by the job that
+ * removes it, so the verification list and the jobs cannot drift apart.
+ */
+export interface Leftover {
+  /** API group ('' for core), version and plural: where to GET it. */
+  group: string;
+  version: string;
+  resource: string;
+  /** Short kind for the finding name, e.g. `webhook`, `crd`, `deployment`. */
+  kind: string;
+  name: string;
+  namespace?: string;
+  /** Why it must be gone, and what happens when it is not. */
+  why: string;
+  /** Only on these cluster roles (default: every cluster). */
+  roles?: ('host' | 'member' | 'none')[];
+}

@@ -2,9 +2,8 @@
 // plan, single phases, run against a Temporal service and on the embedded default (including a
 // resume after the CLI process itself is killed), status and resolve.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -12,52 +11,10 @@ import { ConfigMapResource } from '../../src/api/core.js';
 import { BUILTIN_JOB_FACTORIES } from '../../src/jobs/builtin.js';
 import type { ClusterConnection } from '../../src/kube/connect.js';
 import { startChildWorker, type ChildWorker } from '../helpers/child-worker.js';
-import { devEnv, repoRoot, uniqueName } from '../helpers/env.js';
+import { cli, demoRunArgs, processesUsing, type CliResult } from '../helpers/cli.js';
+import { devEnv, uniqueName } from '../helpers/env.js';
 import { devClusterConnection } from '../helpers/kube.js';
 import { FAST_RETRY, demoSetup, stepLog, type DemoSetup } from '../helpers/upgrade.js';
-
-interface CliResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[], extraEnv: Record<string, string> = {}, timeoutMs = 180_000): Promise<CliResult> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [path.join(repoRoot, 'bin/ks-upgrade.js'), ...args], {
-      cwd: repoRoot,
-      env: {
-        ...process.env,
-        KS_UPGRADE_PLUGINS: path.join(repoRoot, 'test/jobs/demo-plugin.ts'),
-        TEMPORAL_ADDRESS: '',
-        ...extraEnv,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
-}
-
-/** PIDs whose command line mentions `text` (e.g. a dev server's SQLite file). */
-async function processesUsing(text: string): Promise<number[]> {
-  const { readdir } = await import('node:fs/promises');
-  const pids: number[] = [];
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
-    if (cmdline.includes(text)) pids.push(Number(entry));
-  }
-  return pids;
-}
 
 describe('ks-upgrade CLI', () => {
   const env = devEnv();
@@ -65,17 +22,7 @@ describe('ks-upgrade CLI', () => {
   let worker: ChildWorker | undefined;
   const kubeArgs = ['--kubeconfig', env.kubeconfig, '--context', env.kubeContext, '--no-defaults'];
   const phaseArgs = (s: DemoSetup) => [...kubeArgs, '--cluster', s.cluster, '--config', s.configFile];
-  const argsFor = (s: DemoSetup) => [
-    ...kubeArgs,
-    '--cluster',
-    s.cluster,
-    '--config',
-    s.configFile,
-    '--gate',
-    'none',
-    '--heartbeat-timeout',
-    '5s',
-  ];
+  const argsFor = demoRunArgs;
   const names = async (ns: string) =>
     (await conn.client.listAll(ConfigMapResource, { namespace: ns }))
       .map((c) => c.metadata.name ?? '')
@@ -92,8 +39,21 @@ describe('ks-upgrade CLI', () => {
 
   it('plan lists every job in order with why it runs or not, without changing anything', async () => {
     const s = await demoSetup(conn.client);
-    const r = await cli(['plan', ...kubeArgs, '--cluster', s.cluster, '--config', s.configFile]);
+    const r = await cli([
+      'plan',
+      ...kubeArgs,
+      '--cluster',
+      s.cluster,
+      '--config',
+      s.configFile,
+      '--skip-check',
+      'kubesphere-version',
+      '--skip-reason',
+      'demo jobs on a bare API server',
+    ]);
     assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /Preflight of cluster \S+: passed/);
+    assert.match(r.stdout, /↷ kubesphere-version/);
     const rows = r.stdout.split('\n').filter((l) => /^\s+\d+ /.test(l));
     // The demo jobs by priority, then every built-in job this config does not list (priority 0,
     // not enabled) by name: the original's order rule.

@@ -82,7 +82,7 @@ describe('crash resume', () => {
     const { handle } = await startUpgrade(client, s.input, taskQueue);
     assert.equal((await handle.result()).status, 'Succeeded');
     baseline = await snapshot(s);
-    assert.equal(baseline.backups.length, 3);
+    assert.equal(baseline.backups.length, 4, 'a backup per job and the cluster-name binding');
   });
 
   it('SIGKILL between a backup and its action, and before a create: same result, no step re-run', async () => {

@@ -94,9 +94,11 @@ describe('upgradeCluster workflow', () => {
       const v4 = await kube.get(ConfigMapResource, 'beta-v4', setup.namespace);
       assert.deepEqual(v4.data, { owner: 'beta', migrated: 'true', dynamic: 'done' });
 
-      // Backups: one per job, scoped <cluster>/<job>/, holding the pre-change object.
+      // Backups: one per job, scoped <cluster>/<job>/, holding the pre-change object; and the
+      // binding of the cluster name to the API server.
       const store = await createResourceStore({ local: { path: setup.storeDir } });
       assert.deepEqual(await store.list(), [
+        `${setup.cluster}/_cluster/identity.json`,
         `${setup.cluster}/alpha/v3`,
         `${setup.cluster}/beta/v3`,
         `${setup.cluster}/gamma/v3`,

@@ -10,17 +10,22 @@ export interface ChildWorker {
   kill(): Promise<void>;
 }
 
-/** Starts the worker and waits until it polls. */
+/**
+ * Starts the worker and waits until it polls. `script` is another worker program with the same
+ * arguments and "worker ready" line (default: the demo-job worker).
+ */
 export async function startChildWorker(
   address: string,
   namespace: string,
   taskQueue: string,
+  options: { script?: string; env?: NodeJS.ProcessEnv } = {},
 ): Promise<ChildWorker> {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', path.join(repoRoot, 'test/helpers/worker-process.ts'), address, namespace, taskQueue],
-    { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] },
-  );
+  const script = options.script ?? path.join(repoRoot, 'test/helpers/worker-process.ts');
+  const child = spawn(process.execPath, ['--import', 'tsx', script, address, namespace, taskQueue], {
+    cwd: repoRoot,
+    stdio: ['ignore', 'pipe', 'inherit'],
+    ...(options.env ? { env: options.env } : {}),
+  });
   const exited = new Promise<NodeJS.Signals | number | null>((resolve) => {
     child.on('exit', (code, signal) => {
       resolve(signal ?? code);

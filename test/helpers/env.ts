@@ -17,6 +17,10 @@ export interface DevEnv {
   s3Region: string;
   s3AccessKeyId: string;
   s3SecretAccessKey: string;
+  /** The OCI registry (`host:port`, plain HTTP) and the pinned helm and crane binaries. */
+  ociRegistry?: string;
+  helmPath?: string;
+  cranePath?: string;
 }
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -72,7 +76,24 @@ export function devEnv(): DevEnv {
     s3AccessKeyId: need('AWS_ACCESS_KEY_ID'),
     s3SecretAccessKey: need('AWS_SECRET_ACCESS_KEY'),
   };
+  for (const [field, key] of [
+    ['ociRegistry', 'OCI_REGISTRY'],
+    ['helmPath', 'HELM_PATH'],
+    ['cranePath', 'CRANE_PATH'],
+  ] as const) {
+    const v = vars.get(key);
+    if (v) cached[field] = v;
+  }
   return cached;
+}
+
+/** The registry, helm and crane of the dev servers (an env file from before they existed: re-run up). */
+export function helmTools(): { registry: string; helm: string; crane: string } {
+  const env = devEnv();
+  if (!env.ociRegistry || !env.helmPath || !env.cranePath) {
+    throw new Error('the dev env has no OCI_REGISTRY/HELM_PATH/CRANE_PATH; run `npm run dev:up` again');
+  }
+  return { registry: env.ociRegistry, helm: env.helmPath, crane: env.cranePath };
 }
 
 /** A name unique to this test run, safe as a namespace, task queue, bucket prefix or workflow ID. */

@@ -2,23 +2,25 @@
 import { readdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
+import * as yaml from 'js-yaml';
 import '../../src/api/v3/index.js';
 import '../../src/api/v4/index.js';
 import {
   ConfigMapResource,
-  CustomResourceDefinitionResource,
   DeploymentResource,
+  NamespaceResource,
   SecretResource,
-  type CustomResourceDefinition,
 } from '../../src/api/core.js';
 import { ClusterConfigurationResource, ClusterResource } from '../../src/api/v3/index.js';
 import { ExtensionVersionResource, RepositoryResource } from '../../src/api/v4/index.js';
 import { decodeRelease, encodeRelease, releaseSecretName, type HelmRelease } from '../../src/helm/release.js';
 import type { ResourceClient } from '../../src/kube/client.js';
-import { waitForCrdEstablished } from '../../src/kube/crd.js';
 import type { KubeObject } from '../../src/kube/types.js';
-import { repoRoot } from './env.js';
+import { isHostClusterObject } from '../../src/kubesphere/clusters.js';
+import { devEnv, repoRoot } from './env.js';
 import { applyObjects, readYamlDocuments } from './fixtures.js';
+import { devClusterConnection } from './kube.js';
 
 const V3 = path.join(repoRoot, 'test/fixtures/kubesphere-v3');
 const V4 = path.join(repoRoot, 'test/fixtures/kubesphere-v4');
@@ -30,36 +32,45 @@ const yamlFiles = (dir: string): string[] =>
     .map((f) => path.join(dir, f));
 
 /**
- * The CRD as a KubeSphere v3 cluster had it: only the old version(s), the first one stored. The
- * fixture files hold the CRDs as they are once the v4 CRDs were applied on top (multi-version,
- * old versions deprecated); installing the v3 form first gives objects stored in the old version
- * and `status.storedVersions` listing it — exactly what the IAM migration meets in production.
+ * The KubeSphere v4.1.3 CRD files that replace v3 CRDs of the same name (iam, tenant, cluster):
+ * `helm show crds | kubectl apply` puts them over the v3 ones before the upgrade starts. The other
+ * kubesphere-v4/crds files arrive with the core upgrade itself ({@link playCoreUpgrade}).
  */
-function v3Form(crd: CustomResourceDefinition): CustomResourceDefinition {
-  const old = crd.spec.versions.filter((v) => v.deprecated);
-  if (old.length === 0) return crd;
-  const versions = old.map((v, i) => {
-    const { deprecated: _d, deprecationWarning: _w, ...rest } = v;
-    return { ...rest, served: true, storage: i === 0 };
-  });
-  return { ...crd, spec: { ...crd.spec, versions } };
+const V4_CRDS_BEFORE_UPGRADE = new Set([
+  'cluster.kubesphere.io.yaml',
+  'iam.kubesphere.io.yaml',
+  'tenant.kubesphere.io.yaml',
+]);
+
+/** The CRDs `helm show crds | kubectl apply` of ks-core v4.1.3 puts over the v3 ones. */
+export function v4CrdsBeforeUpgrade(): KubeObject[] {
+  return yamlFiles(path.join(V4, 'crds'))
+    .filter((f) => V4_CRDS_BEFORE_UPGRADE.has(path.basename(f)))
+    .flatMap(readYamlDocuments);
 }
 
 export interface V3InstallOptions {
   /** More object files (e.g. a generated scale fixture), applied after the fixture's own. */
   extraObjects?: KubeObject[];
+  /**
+   * Kubeconfig files of the API servers the fixture's member Cluster objects point at, by Cluster
+   * name. A member not named here points at the dev server of the same name (`.dev/env`), made a
+   * bare KubeSphere v3 member first ({@link prepareDevMember}).
+   */
+  members?: Record<string, string>;
 }
 
 /**
- * Installs the v3 fixture: the v3 CRDs, the objects of every kubesphere-v3/objects file, then the CRDs as the
- * v4 `helm show crds | kubectl apply` leaves them (the state in which the upgrade starts).
+ * Installs the v3 fixture: the v3.4.1 CRDs, the objects of every kubesphere-v3/objects file, the
+ * member Clusters' kubeconfigs (real API servers), then the v4 CRDs that
+ * `helm show crds | kubectl apply` puts over the v3 ones — the state in which the upgrade starts:
+ * objects stored in the old versions, which v4 still serves, deprecated.
  */
 export async function installKubeSphereV3(
   kube: ResourceClient,
   options: V3InstallOptions = {},
 ): Promise<void> {
-  const crds = yamlFiles(path.join(V3, 'crds')).flatMap(readYamlDocuments) as CustomResourceDefinition[];
-  await applyObjects(kube, crds.map(v3Form));
+  await applyObjects(kube, yamlFiles(path.join(V3, 'crds')).flatMap(readYamlDocuments));
   // Per-job files may put objects into each other's namespaces: all Namespaces go first.
   const objects = yamlFiles(path.join(V3, 'objects')).flatMap(readYamlDocuments);
   await applyObjects(
@@ -71,8 +82,8 @@ export async function installKubeSphereV3(
     objects.filter((o) => o.kind !== 'Namespace'),
   );
   if (options.extraObjects) await applyObjects(kube, options.extraObjects);
-  for (const crd of crds) await kube.apply(CustomResourceDefinitionResource, crd, { force: true });
-  for (const crd of crds) await waitForCrdEstablished(kube, crd.metadata.name ?? '');
+  await connectFixtureMembers(kube, options.members);
+  await applyObjects(kube, v4CrdsBeforeUpgrade());
 }
 
 /** The helm release record of ks-core at `appVersion`. */
@@ -134,6 +145,7 @@ export async function playCoreUpgrade(
   // skipCrds: e.g. the v2alpha1 Gateway CRD, on a cluster that still serves v1alpha1 Gateways (the
   // gateway job swaps them in post-upgrade).
   for (const file of yamlFiles(path.join(V4, 'crds'))) {
+    if (V4_CRDS_BEFORE_UPGRADE.has(path.basename(file))) continue;
     const docs = readYamlDocuments(file).filter((o) => !options.skipCrds?.includes(o.metadata.name ?? ''));
     await applyObjects(kube, docs);
   }
@@ -147,11 +159,15 @@ export async function playCoreUpgrade(
       spec: { version, displayName: { en: name } },
     });
   }
-  await kube.mutate(DeploymentResource, 'ks-apiserver', 'kubesphere-system', (d) => {
-    const c = d.spec?.template?.spec?.containers?.[0];
-    if (c) c.image = 'kubesphere/ks-apiserver:v4.1.3';
-    if (d.spec) d.spec.replicas = 1;
-  });
+  // helm upgrade rolls the control plane onto the v4 images (and back up from core's scale-down).
+  for (const name of ['ks-apiserver', 'ks-console', 'ks-controller-manager']) {
+    if (!(await kube.tryGet(DeploymentResource, name, 'kubesphere-system'))) continue;
+    await kube.mutate(DeploymentResource, name, 'kubesphere-system', (d) => {
+      const c = d.spec?.template?.spec?.containers?.[0];
+      if (c) c.image = `kubesphere/${name}:v4.1.3`;
+      if (d.spec) d.spec.replicas = 1;
+    });
+  }
   await putKsCoreRelease(kube, 1, 'v3.4.1', 'superseded');
   await putKsCoreRelease(kube, 2, 'v4.1.3', 'deployed');
 }
@@ -199,7 +215,11 @@ export async function installFixtureFleet(
   host: { client: ResourceClient; kubeconfig: string },
   member: { client: ResourceClient; kubeconfig: string },
 ): Promise<void> {
-  await Promise.all([installKubeSphereV3(host.client), installKubeSphereV3(member.client)]);
+  const members = { member1: member.kubeconfig };
+  await Promise.all([
+    installKubeSphereV3(host.client, { members }),
+    installKubeSphereV3(member.client, { members }),
+  ]);
   for (const kube of [host.client, member.client]) {
     await kube.patch(ClusterConfigurationResource, 'ks-installer', 'kubesphere-system', {
       spec: ALL_COMPONENTS_SPEC,
@@ -215,7 +235,6 @@ export async function installFixtureFleet(
   });
   // A member has no Cluster objects of its own.
   for (const c of await mk.listAll(ClusterResource)) await mk.delete(ClusterResource, c.metadata.name ?? '');
-  await connectMemberCluster(host.client, 'member1', member.kubeconfig);
   // OpenSearch of the v3 logging stack: helm releases (records only), each owning a ConfigMap.
   const ns = 'kubesphere-logging-system';
   for (const name of ['opensearch-master', 'opensearch-data', 'opensearch-dashboard']) {
@@ -243,13 +262,138 @@ export async function installFixtureFleet(
   }
 }
 
-/** Points the host's Cluster `name` at a real API server: its kubeconfig file, base64 as KubeSphere keeps it. */
+/**
+ * A self-contained kubeconfig for one context of a kubeconfig file: the CA embedded (as in the
+ * kubeconfigs KubeSphere keeps in Cluster objects), the server and the credentials. Holds a
+ * credential: never log it.
+ */
+export async function standaloneKubeconfig(kubeconfigFile: string, context?: string): Promise<string> {
+  const kc = new KubeConfig();
+  kc.loadFromFile(kubeconfigFile);
+  if (context) kc.setCurrentContext(context);
+  const name = kc.getCurrentContext();
+  const cluster = kc.getCurrentCluster();
+  const user = kc.getCurrentUser();
+  if (!cluster || !user) throw new Error(`${kubeconfigFile}: context '${name}' has no cluster or user`);
+  const ca =
+    cluster.caData ?? (cluster.caFile ? (await readFile(cluster.caFile)).toString('base64') : undefined);
+  return yaml.dump({
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [
+      { name, cluster: { server: cluster.server, ...(ca ? { 'certificate-authority-data': ca } : {}) } },
+    ],
+    users: [
+      {
+        name: user.name,
+        user: {
+          ...(user.token ? { token: user.token } : {}),
+          ...(user.certData ? { 'client-certificate-data': user.certData } : {}),
+          ...(user.keyData ? { 'client-key-data': user.keyData } : {}),
+        },
+      },
+    ],
+    contexts: [{ name, context: { cluster: name, user: user.name } }],
+    'current-context': name,
+  });
+}
+
+/**
+ * Points the host's Cluster `name` at a real API server: a self-contained kubeconfig of
+ * `kubeconfigFile` (its current context, or `context`), base64 as KubeSphere keeps it.
+ */
 export async function connectMemberCluster(
   hostKube: ResourceClient,
   name: string,
   kubeconfigFile: string,
+  context?: string,
 ): Promise<void> {
+  const text = await standaloneKubeconfig(kubeconfigFile, context);
   await hostKube.patch(ClusterResource, name, undefined, {
-    spec: { connection: { kubeconfig: (await readFile(kubeconfigFile)).toString('base64') } },
+    spec: { connection: { kubeconfig: Buffer.from(text, 'utf8').toString('base64') } },
   });
+}
+
+const preparedDevMembers = new Map<string, Promise<void>>();
+
+/**
+ * Makes the dev API server `name` (`.dev/env`) a bare KubeSphere v3 member, once per test process:
+ * the installer CRD, a ClusterConfiguration `ks-installer` with the member role and every component
+ * off, and a kubesphere-config saying the same. Server-side apply of fixed content, so test files
+ * doing this at the same time agree. A test that changes a member's state brings its own member
+ * cluster ({@link V3InstallOptions.members}).
+ */
+export function prepareDevMember(name: string): Promise<void> {
+  let done = preparedDevMembers.get(name);
+  if (!done) {
+    done = (async () => {
+      const conn = await devClusterConnection(name);
+      try {
+        const kube = conn.client;
+        await applyObjects(kube, readYamlDocuments(path.join(V3, 'crds/installer.kubesphere.io.yaml')));
+        await kube.apply(NamespaceResource, { metadata: { name: 'kubesphere-system' } });
+        await kube.apply(ClusterConfigurationResource, {
+          metadata: { name: 'ks-installer', namespace: 'kubesphere-system', labels: { version: 'v3.4.1' } },
+          spec: { multicluster: { clusterRole: 'member' } },
+        });
+        await kube.apply(ConfigMapResource, {
+          metadata: { name: 'kubesphere-config', namespace: 'kubesphere-system' },
+          data: { 'kubesphere.yaml': 'multicluster:\n  clusterRole: member\n' },
+        });
+      } finally {
+        conn.close();
+      }
+    })();
+    done.catch(() => preparedDevMembers.delete(name));
+    preparedDevMembers.set(name, done);
+  }
+  return done;
+}
+
+/**
+ * Writes each member Cluster's `spec.connection.kubeconfig` (every Cluster without the host label):
+ * the kubeconfig file named in `members`, else that of the dev server of the same name, made a bare
+ * v3 member first. A member with neither is an error saying what to pass.
+ */
+export async function connectFixtureMembers(
+  kube: ResourceClient,
+  members: Record<string, string> = {},
+): Promise<void> {
+  for (const c of await kube.listIfServed(ClusterResource)) {
+    const name = c.metadata.name ?? '';
+    if (isHostClusterObject(c)) continue;
+    const file = members[name];
+    if (file) {
+      await connectMemberCluster(kube, name, file);
+      continue;
+    }
+    const env = devEnv();
+    if (!env.clusters.includes(name)) {
+      throw new Error(
+        `fixture Cluster ${name} has no API server: pass installKubeSphereV3(kube, { members: { ${name}: <kubeconfig file> } }), ` +
+          `or start the dev servers with ${name} in KS_DEV_CLUSTERS`,
+      );
+    }
+    await prepareDevMember(name);
+    await connectMemberCluster(kube, name, env.kubeconfig, name);
+  }
+}
+
+/**
+ * A v3 object without the fields KubeSphere v4.1.3's CRDs can no longer store: Workspace
+ * `spec.networkIsolation`, WorkspaceTemplate `spec.template.spec.networkIsolation` and
+ * `spec.overrides` (tenant v1beta1, the storage version once the v4 CRDs are applied, has none of
+ * them). Any write through the v3
+ * version after that — core's network-isolate annotation, the iam migration, a rollback — drops
+ * them, on a real cluster as here; rollback cannot bring them back while the v4 CRDs are installed.
+ */
+export function withoutFieldsV4CannotStore<T extends KubeObject>(obj: T): T {
+  const copy = structuredClone(obj) as T & { spec?: Record<string, unknown> };
+  if (copy.kind === 'Workspace' && copy.spec) delete copy.spec.networkIsolation;
+  if (copy.kind === 'WorkspaceTemplate') {
+    const spec = (copy.spec?.template as { spec?: Record<string, unknown> } | undefined)?.spec;
+    if (spec) delete spec.networkIsolation;
+    if (copy.spec) delete copy.spec.overrides;
+  }
+  return copy;
 }

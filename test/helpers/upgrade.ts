@@ -80,9 +80,16 @@ export async function demoSetup(
       useDefaults: false,
       gate: 'none',
       tuning: { heartbeatTimeout: '5s' },
+      skipChecks: DEMO_SKIP_CHECKS,
     },
   };
 }
+
+/** The demo jobs run on a bare API server: there is no KubeSphere to find, nor to verify. */
+export const DEMO_SKIP_CHECKS = [
+  { name: 'kubesphere-version', by: 'test', reason: 'demo jobs on a bare API server' },
+  { name: 'verification', by: 'test', reason: 'demo jobs on a bare API server' },
+];
 
 /** Temporal client + native connection to the dev server (close both in `after`). */
 export async function temporalClients(): Promise<{

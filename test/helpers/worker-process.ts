@@ -3,6 +3,7 @@
 import { NativeConnection } from '@temporalio/worker';
 import { createUpgradeWorker, installRuntime } from '../../src/temporal/worker.js';
 import { demoRegistry } from '../jobs/demo.js';
+import { serveUntilShutdown } from './worker-main.js';
 
 const [address = '', namespace = 'default', taskQueue = ''] = process.argv.slice(2);
 installRuntime({ logLevel: 'ERROR' });
@@ -14,10 +15,4 @@ const worker = await createUpgradeWorker({
   registry: demoRegistry(),
   stickyQueueScheduleToStartTimeout: '1s',
 });
-const running = worker.run();
-process.stdout.write('worker ready\n');
-process.on('SIGTERM', () => {
-  worker.shutdown();
-});
-await running;
-await connection.close();
+await serveUntilShutdown(worker, connection);

@@ -25,17 +25,22 @@ describe('deploy/kubernetes manifests', () => {
       resources: string[];
     };
     const objects = kustomization.resources.flatMap((f) => readYamlDocuments(path.join(dir, f)));
-    assert.deepEqual(objects.map((o) => o.kind).sort(), [
+    assert.deepEqual([...new Set(objects.map((o) => o.kind))].sort(), [
       'ClusterRole',
       'ClusterRoleBinding',
       'ConfigMap',
       'Deployment',
       'Namespace',
+      'Role',
+      'RoleBinding',
       'ServiceAccount',
     ]);
     const kube = cluster.connection.client;
-    // Namespaced objects need their namespace to exist, even in a dry run.
-    await kube.create(NamespaceResource, { metadata: { name: 'ks-upgrade' } });
+    // Namespaced objects need their namespace to exist, even in a dry run (the generated Roles
+    // live where the jobs act: kubesphere-system, kube-federation-system, default).
+    for (const ns of new Set(objects.flatMap((o) => (o.metadata.namespace ? [o.metadata.namespace] : [])))) {
+      await kube.createIfAbsent(NamespaceResource, { metadata: { name: ns } });
+    }
     for (const obj of objects) {
       const rt = lookupResource(obj.apiVersion ?? '', obj.kind ?? '');
       assert.ok(rt, `${obj.kind ?? ''} is not a known kind`);

@@ -109,7 +109,7 @@ describe('extensions helper', () => {
 
   it('waits for Installed, fails fast on InstallFailed, and times out with a clear error', async () => {
     const setState = (name: string, state: string) =>
-      kube.patch(InstallPlanResource, name, undefined, { status: { state } }, 'merge', 'status');
+      kube.patch(InstallPlanResource, name, undefined, { status: { state } });
     const waiting = waitForInstallPlan(kube, 'devops', { intervalMs: 50, timeoutMs: 20_000 });
     setTimeout(() => void setState('devops', 'Installed'), 300);
     assert.equal((await waiting).status?.state, 'Installed');

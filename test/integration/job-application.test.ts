@@ -40,6 +40,8 @@ import {
   chartVersionName,
   releaseSpecHash,
   toCategory,
+  toRelease,
+  toRepo,
   type ReleaseProblem,
 } from '../../src/jobs/application/index.js';
 import {
@@ -188,6 +190,32 @@ describe('application job (reference §4.3)', () => {
       releaseSpecHash({ appID: 'a', appVersionID: 'b', appType: 'helm' }),
       createHash('md5').update('{"appID":"a","appVersionID":"b","appType":"helm"}').digest('hex'),
     );
+    // The v3 HelmRelease JSON names: spec.appId / spec.appVerId (helmrelease_types.go, v3.4.1).
+    assert.deepEqual(
+      toRelease(
+        {
+          metadata: { name: 'rls-x', labels: { 'kubesphere.io/namespace': 'ns' } },
+          spec: {
+            name: 'x',
+            chartName: 'nginx',
+            chartVersion: '1.0.0',
+            repoId: 'repo-helm',
+            appId: 'app-1',
+            appVerId: 'appv-1',
+          },
+        },
+        'host',
+      ).object.spec,
+      { appID: 'app-1', appVersionID: 'appv-1', appType: 'helm' },
+    );
+    // The v4 RepoCredential has no S3 keys: only its own fields are copied.
+    assert.deepEqual(
+      toRepo({
+        metadata: { name: 'repo-s3' },
+        spec: { url: 's3://b', credential: { username: 'u', accessKeyID: 'AK', secretAccessKey: 'SK' } },
+      }).object.spec,
+      { url: 's3://b', credential: { username: 'u' }, syncPeriod: 0 },
+    );
     assert.deepEqual(
       toCategory({ metadata: { name: 'ctg-x' }, spec: { name: 'X', description: 'documentation' } })?.object
         .spec,
@@ -318,15 +346,21 @@ describe('application job (reference §4.3)', () => {
 
     const repo = (await kube.get(RepoResource, 'repo-bitnami')) as V2;
     assert.equal((repo.spec?.credential as { username?: string }).username, 'alice');
+    assert.equal(repo.spec?.syncPeriod, 3600);
+    // v4 requires spec.syncPeriod; a v3 repo without one (0, omitted by Go) gets 0, as v3 meant.
+    assert.equal(((await kube.get(RepoResource, 'repo-public')) as V2).spec?.syncPeriod, 0);
     assert.equal(repo.metadata.labels?.['kubesphere.io/workspace'], 'demo-ws');
 
     const releases = (await kube.listAll(ApplicationReleaseResource)) as V2[];
     assert.deepEqual(
       releases.map((r) => r.metadata.name),
-      ['cache', 'mysql-prod'],
+      ['blog', 'cache', 'mysql-prod'],
     );
-    const [cache, mysql] = releases;
-    assert.ok(cache && mysql);
+    const [blog, cache, mysql] = releases;
+    assert.ok(blog && cache && mysql);
+    // A built-in repository release keeps its v3 IDs: HelmRelease spec.appId / spec.appVerId.
+    assert.deepEqual(blog.spec, { appID: 'app-nginx', appVersionID: 'appv-nginx-2', appType: 'helm' });
+    assert.equal(blog.metadata.labels?.['application.kubesphere.io/appversion-id'], 'appv-nginx-2');
     assert.equal(cache.metadata.labels?.['kubesphere.io/cluster'], 'member1');
     const cacheSpec = {
       appID: 'repo-bitnami-redis',

@@ -49,7 +49,7 @@ import { startVolumeController } from '../fixtures/kubesphere-v4/extensions.js';
 import { startEphemeralCluster, type EphemeralCluster } from '../helpers/cluster.js';
 import { repoRoot } from '../helpers/env.js';
 import { applyYamlFiles } from '../helpers/fixtures.js';
-import { playCoreUpgrade } from '../helpers/kubesphere.js';
+import { connectFixtureMembers, playCoreUpgrade } from '../helpers/kubesphere.js';
 
 const V3 = path.join(repoRoot, 'test/fixtures/kubesphere-v3');
 const SYS = 'kubesphere-devops-system';
@@ -131,8 +131,7 @@ describe('devops job (reference §4.4)', () => {
     for (const c of ['host', 'member1']) await memberKube.delete(ClusterResource, c);
     await memberKube.delete(SecretResource, 'sh.helm.release.v1.devops.v1', 'argocd');
     // The host reaches member1 through the kubeconfig in its Cluster object.
-    const kubeconfig = (await readFile(member.kubeconfig)).toString('base64');
-    await hostKube.patch(ClusterResource, 'member1', undefined, { spec: { connection: { kubeconfig } } });
+    await connectFixtureMembers(hostKube, { member1: member.kubeconfig });
     volumeControllers.push(startVolumeController(hostKube), startVolumeController(memberKube));
 
     storeDir = await mkdtemp(path.join(tmpdir(), 'devops-store-'));

@@ -3,7 +3,6 @@
 // project and workspace gateways (v2 Gateway values, Ingress class re-binding), re-runs, the fixed
 // bugs of the original and rollback.
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as yaml from 'js-yaml';
@@ -17,7 +16,6 @@ import {
 } from '../../src/api/core.js';
 import {
   ClusterConfigurationResource,
-  ClusterResource,
   GatewayV1Resource,
   PrometheusRuleResource,
 } from '../../src/api/v3/index.js';
@@ -43,6 +41,7 @@ import { waitForCrdEstablished } from '../../src/kube/crd.js';
 import { closeClusterClients } from '../../src/kubesphere/clusters.js';
 import type { KubeObject } from '../../src/kube/types.js';
 import type { ResourceStore } from '../../src/store/index.js';
+import { V2_GATEWAY_CRD } from '../fixtures/kubesphere-v4/extensions.js';
 import { crdYaml, makeChart } from '../helpers/charts.js';
 import { startEphemeralCluster, type EphemeralCluster } from '../helpers/cluster.js';
 import { repoRoot } from '../helpers/env.js';
@@ -56,88 +55,10 @@ const CLUSTER_GW = 'kubesphere-router-kubesphere-system';
 const PROJECT_GW = 'kubesphere-router-demo-project';
 const WORKSPACE_GW = 'kubesphere-router-workspace-dev-ws';
 
-// The v1alpha1 Gateway CRD and the three v3 gateways. Not in the shared fixture: the CRD has the
-// name of the v2alpha1 one core-upgrade.yaml applies (see crds/gateway.kubesphere.io.yaml).
-const V1_GATEWAYS = `
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: { name: gateways.gateway.kubesphere.io }
-spec:
-  group: gateway.kubesphere.io
-  scope: Namespaced
-  names: { plural: gateways, singular: gateway, kind: Gateway, listKind: GatewayList }
-  versions:
-    - name: v1alpha1
-      served: true
-      storage: true
-      schema: { openAPIV3Schema: { type: object, x-kubernetes-preserve-unknown-fields: true } }
----
-apiVersion: gateway.kubesphere.io/v1alpha1
-kind: Gateway
-metadata:
-  name: ${CLUSTER_GW}
-  namespace: ${CONTROLS}
-  labels: { kubesphere.io/gateway-type: cluster }
-  finalizers: [uninstall-helm-release]
-spec:
-  controller:
-    replicas: 2
-    config: { worker-processes: '4' }
-    scope: { enabled: false, namespace: '' }
-  deployment:
-    annotations: { servicemesh.kubesphere.io/enabled: 'false' }
-    replicas: 2
-  service: { type: NodePort }
----
-apiVersion: gateway.kubesphere.io/v1alpha1
-kind: Gateway
-metadata:
-  name: ${PROJECT_GW}
-  namespace: ${CONTROLS}
-  annotations: { kubesphere.io/creator: alice }
-  finalizers: [uninstall-helm-release]
-spec:
-  controller:
-    replicas: 1
-    config: { proxy-body-size: 10m }
-    scope: { enabled: true, namespace: demo-project }
-    tcp: { '9000': 'demo-project/tcp-echo:9000' }
-  deployment:
-    annotations: { servicemesh.kubesphere.io/enabled: 'true' }
-    replicas: 1
-    resources: { requests: { cpu: 100m, memory: 128Mi }, limits: { cpu: '1', memory: 1Gi } }
-    tolerations: [{ key: dedicated, operator: Equal, value: gateway, effect: NoSchedule }]
-  service: { type: NodePort, annotations: { team: demo } }
----
-apiVersion: gateway.kubesphere.io/v1alpha1
-kind: Gateway
-metadata:
-  name: ${WORKSPACE_GW}
-  namespace: ${CONTROLS}
-spec:
-  controller:
-    scope: { enabled: false, namespaceSelector: kubesphere.io/workspace=dev-ws }
-  deployment: { replicas: 1 }
-  service: { type: LoadBalancer, annotations: { eip.openelb.kubesphere.io/v1alpha2: eip-pool } }
-`;
+// The v1alpha1 Gateway CRD and the three v3 gateways (not in the shared fixture: see the file).
+const V1_GATEWAYS = path.join(repoRoot, 'test/fixtures/kubesphere-v3/gateways.gateway.kubesphere.io.yaml');
 
 const PROMETHEUS_RULE_CRD = crdYaml('monitoring.coreos.com', 'prometheusrules', 'PrometheusRule');
-
-/** The v2alpha1 Gateway CRD as the gateway extension chart ships it. */
-const V2_GATEWAY_CRD = `apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: { name: gateways.gateway.kubesphere.io }
-spec:
-  group: gateway.kubesphere.io
-  scope: Namespaced
-  names: { plural: gateways, singular: gateway, kind: Gateway, listKind: GatewayList }
-  versions:
-    - name: v2alpha1
-      served: true
-      storage: true
-      subresources: { status: {} }
-      schema: { openAPIV3Schema: { type: object, x-kubernetes-preserve-unknown-fields: true } }
-`;
 
 function v3Release(name: string): Record<string, unknown> {
   const manifest = [
@@ -270,17 +191,14 @@ describe('gateway job', () => {
       startEphemeralCluster('gw-host'),
       startEphemeralCluster('gw-member'),
     ]);
+    // member1 is the second API server; it knows itself as a member.
+    const members = { member1: member.kubeconfig };
     await Promise.all([
-      installKubeSphereV3(host.connection.client),
-      installKubeSphereV3(member.connection.client),
+      installKubeSphereV3(host.connection.client, { members }),
+      installKubeSphereV3(member.connection.client, { members }),
     ]);
     const hk = host.connection.client;
     const mk = member.connection.client;
-    // member1 is the second API server; it knows itself as a member.
-    const memberKubeconfig = await readFile(member.kubeconfig);
-    await hk.patch(ClusterResource, 'member1', undefined, {
-      spec: { connection: { kubeconfig: memberKubeconfig.toString('base64') } },
-    });
     await mk.mutate(ConfigMapResource, 'kubesphere-config', 'kubesphere-system', (cm) => {
       cm.data = {
         'kubesphere.yaml': (cm.data?.['kubesphere.yaml'] ?? '').replace(
@@ -293,7 +211,7 @@ describe('gateway job', () => {
       spec: { multicluster: { clusterRole: 'member' } },
     });
     // v3 gateways on the host only: the member never had the v1 Gateway CRD.
-    await applyObjects(hk, yaml.loadAll(V1_GATEWAYS) as KubeObject[]);
+    await applyObjects(hk, readYamlDocuments(V1_GATEWAYS));
     for (const gw of [CLUSTER_GW, PROJECT_GW, WORKSPACE_GW]) await putRelease(hk, v3Release(gw));
     if (!(await hk.tryGet(CustomResourceDefinitionResource, 'prometheusrules.monitoring.coreos.com'))) {
       await applyObjects(hk, [yaml.load(PROMETHEUS_RULE_CRD) as KubeObject]);

@@ -45,7 +45,7 @@ import type { KubeRequest, KubeResponse, KubeTransport } from '../../src/kube/tr
 import type { KubeObject, ResourceType } from '../../src/kube/types.js';
 import { PlaintextSecretError, createResourceStore, type ResourceStore } from '../../src/store/index.js';
 import { startEphemeralCluster, type EphemeralCluster } from '../helpers/cluster.js';
-import { installKubeSphereV3 } from '../helpers/kubesphere.js';
+import { installKubeSphereV3, withoutFieldsV4CannotStore } from '../helpers/kubesphere.js';
 import { configWithJobs } from '../helpers/jobs.js';
 
 const NS = 'kubesphere-system';
@@ -730,11 +730,10 @@ describe('iam job: an upgrade step by step', () => {
     assert.deepEqual(ws.status, {});
     assert.deepEqual(ws.metadata.labels, { 'kubefed.io/managed': 'false' });
     const wst = (await h.kube.get(v4.WorkspaceTemplateResource, 'demo-ws')) as AnyObj;
+    // v3's template metadata is `type: object` without properties: the v3 API server keeps nothing
+    // in it, so there is nothing to carry over.
     assert.deepEqual(wst.spec, {
-      template: {
-        metadata: { labels: { team: 'demo' }, annotations: { 'kubesphere.io/alias-name': 'Demo' } },
-        spec: { manager: 'alice' },
-      },
+      template: { metadata: {}, spec: { manager: 'alice' } },
       placement: { clusters: [{ name: 'host' }, { name: 'member1' }] },
     });
     assert.deepEqual(wst.metadata.annotations, { 'kubesphere.io/creator': 'alice' });
@@ -954,7 +953,11 @@ async function v3State(kube: ResourceClient): Promise<Record<string, unknown>> {
         generation: _g,
         ...metadata
       } = o.metadata;
-      out[`${rt.kind} ${o.metadata.namespace ?? ''}/${o.metadata.name ?? ''}`] = { ...o, metadata };
+      // Workspace networkIsolation excepted: v4's storage version cannot hold it (see the helper).
+      out[`${rt.kind} ${o.metadata.namespace ?? ''}/${o.metadata.name ?? ''}`] = withoutFieldsV4CannotStore({
+        ...o,
+        metadata,
+      });
     }
   }
   return out;

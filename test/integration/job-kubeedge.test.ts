@@ -10,7 +10,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as yaml from 'js-yaml';
 import { ConfigMapResource, DeploymentResource, SecretResource } from '../../src/api/core.js';
-import { ClusterConfigurationResource, ClusterResource } from '../../src/api/v3/index.js';
+import { ClusterConfigurationResource } from '../../src/api/v3/index.js';
 import { InstallPlanResource } from '../../src/api/v4/index.js';
 import type { ExtensionRef } from '../../src/config/types.js';
 import { encodeRelease, releaseSecretName } from '../../src/helm/release.js';
@@ -74,7 +74,6 @@ describe('kubeedge job', () => {
     host = await startEphemeralCluster('ke-host');
     kube = host.connection.client;
     await installKubeSphereV3(kube);
-    await kube.delete(ClusterResource, 'member1');
     // The v3 cloudcore release: its Deployment and the cloudcore ConfigMap.
     await kube.create(DeploymentResource, {
       metadata: { name: 'cloudcore', namespace: NS },

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ConfigMapResource, CustomResourceDefinitionResource } from '../../src/api/core.js';
-import { ClusterResource, FederatedTypeConfigResource } from '../../src/api/v3/index.js';
+import { FederatedTypeConfigResource } from '../../src/api/v3/index.js';
 import { InstallPlanResource } from '../../src/api/v4/index.js';
 import type { ExtensionRef } from '../../src/config/types.js';
 import {
@@ -68,7 +68,6 @@ describe('kubefed job', () => {
     host = await startEphemeralCluster('kf-host');
     kube = host.connection.client;
     await installKubeSphereV3(kube);
-    await kube.delete(ClusterResource, 'member1');
     await playCoreUpgrade(kube, [['kubefed', '1.0.0']]);
     store = (await encryptedTempStore('kubefed-job-')).store;
   });

@@ -32,7 +32,7 @@ import type { ResourceStore } from '../../src/store/index.js';
 import { startEphemeralCluster, type EphemeralCluster } from '../helpers/cluster.js';
 import { repoRoot } from '../helpers/env.js';
 import { applyYamlFiles } from '../helpers/fixtures.js';
-import { connectMemberCluster, installKubeSphereV3, playCoreUpgrade } from '../helpers/kubesphere.js';
+import { installKubeSphereV3, playCoreUpgrade } from '../helpers/kubesphere.js';
 import { configWithJobs } from '../helpers/jobs.js';
 import { encryptedTempStore } from '../helpers/storage.js';
 
@@ -74,7 +74,7 @@ describe('metrics-server job', () => {
       startEphemeralCluster('ms-member'),
     ]);
     kube = host.connection.client;
-    await installKubeSphereV3(kube);
+    await installKubeSphereV3(kube, { members: { member1: member.kubeconfig } });
     // A member needs no more than its cc for placement: metrics-server disabled there.
     const mk = member.connection.client;
     await applyYamlFiles(mk, [`${repoRoot}/test/fixtures/kubesphere-v3/crds/installer.kubesphere.io.yaml`]);
@@ -83,7 +83,6 @@ describe('metrics-server job', () => {
       metadata: { name: 'ks-installer', namespace: 'kubesphere-system' },
       spec: { metrics_server: { enabled: false } },
     });
-    await connectMemberCluster(kube, 'member1', member.kubeconfig);
     await playCoreUpgrade(kube, [['metrics-server', '0.7.1']]);
     store = (await encryptedTempStore('metrics-server-job-')).store;
   });

@@ -2,7 +2,6 @@
 // upgrade, the InstallPlan (placement and values from both clusters' cc), the bounded wait for a
 // Cluster object (the original looped forever), re-runs and rollback.
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as yaml from 'js-yaml';
@@ -40,7 +39,7 @@ import type { ResourceStore } from '../../src/store/index.js';
 import { startEphemeralCluster, type EphemeralCluster } from '../helpers/cluster.js';
 import { repoRoot } from '../helpers/env.js';
 import { applyObjects, readYamlDocuments } from '../helpers/fixtures.js';
-import { installKubeSphereV3, playCoreUpgrade } from '../helpers/kubesphere.js';
+import { connectFixtureMembers, installKubeSphereV3, playCoreUpgrade } from '../helpers/kubesphere.js';
 import { configWithJobs } from '../helpers/jobs.js';
 import { encryptedTempStore } from '../helpers/storage.js';
 
@@ -59,7 +58,6 @@ describe('network job', () => {
   let host: EphemeralCluster;
   let member: EphemeralCluster;
   let store: ResourceStore;
-  let memberKubeconfig: string;
   const registry = new JobRegistry();
   registry.register(networkJobFactory);
 
@@ -93,9 +91,7 @@ describe('network job', () => {
       hk,
       core.filter((o) => o.kind === 'Cluster'),
     );
-    await hk.patch(ClusterResource, 'member1', undefined, {
-      spec: { connection: { kubeconfig: memberKubeconfig } },
-    });
+    await connectFixtureMembers(hk, { member1: member.kubeconfig });
   };
 
   before(async () => {
@@ -103,14 +99,13 @@ describe('network job', () => {
       startEphemeralCluster('net-host'),
       startEphemeralCluster('net-member'),
     ]);
+    const members = { member1: member.kubeconfig };
     await Promise.all([
-      installKubeSphereV3(host.connection.client),
-      installKubeSphereV3(member.connection.client),
+      installKubeSphereV3(host.connection.client, { members }),
+      installKubeSphereV3(member.connection.client, { members }),
     ]);
     const hk = host.connection.client;
     const mk = member.connection.client;
-    memberKubeconfig = (await readFile(member.kubeconfig)).toString('base64');
-    await restoreClusters();
     await mk.mutate(ConfigMapResource, 'kubesphere-config', 'kubesphere-system', (cm) => {
       cm.data = {
         'kubesphere.yaml': (cm.data?.['kubesphere.yaml'] ?? '').replace(
@@ -141,6 +136,28 @@ describe('network job', () => {
       policyLabels({ metadata: {}, spec: { egress: [{ to: [{ ipBlock: {} }] }], ingress: [{ from: [] }] } }),
       { type: 'ingress', traffic: 'outside' },
       'an ingress rule without peers keeps the egress traffic',
+    );
+    // The v1alpha1 peer fields are `namespace` and `service` (namespacenetworkpolicy_types.go).
+    assert.deepEqual(
+      policyLabels({ metadata: {}, spec: { ingress: [{ from: [{ namespace: { name: 'dev-project' } }] }] } }),
+      { type: 'ingress', traffic: 'inside' },
+    );
+    assert.deepEqual(
+      policyLabels({
+        metadata: {},
+        spec: {
+          egress: [{ to: [{ ipBlock: { cidr: '10.0.0.0/8' } }] }],
+          ingress: [{ from: [{ service: { name: 'api', namespace: 'dev-project' } }] }],
+        },
+      }),
+      { type: 'ingress', traffic: 'inside' },
+    );
+    assert.deepEqual(
+      policyLabels({
+        metadata: {},
+        spec: { egress: [{ to: [{ service: { name: 'db', namespace: 'x' } }] }] },
+      }),
+      { type: 'egress', traffic: 'inside' },
     );
   });
 

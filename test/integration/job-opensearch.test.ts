@@ -6,7 +6,6 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as yaml from 'js-yaml';
 import { ConfigMapResource, NamespaceResource, SecretResource } from '../../src/api/core.js';
-import { ClusterResource } from '../../src/api/v3/index.js';
 import { InstallPlanResource } from '../../src/api/v4/index.js';
 import type { ExtensionRef } from '../../src/config/types.js';
 import { encodeRelease, releaseSecretName, type HelmRelease } from '../../src/helm/release.js';
@@ -91,7 +90,6 @@ describe('opensearch job', () => {
     host = await startEphemeralCluster('os-host');
     kube = host.connection.client;
     await installKubeSphereV3(kube);
-    await kube.delete(ClusterResource, 'member1'); // OpenSearch goes on the host only
     await kube.createIfAbsent(NamespaceResource, { metadata: { name: NS } });
     await playCoreUpgrade(kube, [['opensearch', '2.11.1']]);
     store = (await encryptedTempStore('opensearch-job-')).store;

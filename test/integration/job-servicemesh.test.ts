@@ -32,7 +32,7 @@ import type { ResourceStore } from '../../src/store/index.js';
 import { startEphemeralCluster, type EphemeralCluster } from '../helpers/cluster.js';
 import { repoRoot } from '../helpers/env.js';
 import { applyYamlFiles } from '../helpers/fixtures.js';
-import { connectMemberCluster, installKubeSphereV3, playCoreUpgrade } from '../helpers/kubesphere.js';
+import { installKubeSphereV3, playCoreUpgrade } from '../helpers/kubesphere.js';
 import { configWithJobs } from '../helpers/jobs.js';
 import { encryptedTempStore } from '../helpers/storage.js';
 
@@ -79,7 +79,7 @@ describe('servicemesh job', () => {
       startEphemeralCluster('sm-member'),
     ]);
     kube = host.connection.client;
-    await installKubeSphereV3(kube);
+    await installKubeSphereV3(kube, { members: { member1: member.kubeconfig } });
     const mk = member.connection.client;
     await applyYamlFiles(mk, [`${repoRoot}/test/fixtures/kubesphere-v3/crds/installer.kubesphere.io.yaml`]);
     await mk.create(NamespaceResource, { metadata: { name: 'kubesphere-system' } });
@@ -87,7 +87,6 @@ describe('servicemesh job', () => {
       metadata: { name: 'ks-installer', namespace: 'kubesphere-system' },
       spec: { servicemesh: { enabled: true } },
     });
-    await connectMemberCluster(kube, 'member1', member.kubeconfig);
     await playCoreUpgrade(kube, [['servicemesh', '1.0.0']]);
     store = (await encryptedTempStore('servicemesh-job-')).store;
   });

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { DeploymentResource, ServiceResource } from '../../src/api/core.js';
-import { ClusterConfigurationResource, ClusterResource } from '../../src/api/v3/index.js';
+import { ClusterConfigurationResource } from '../../src/api/v3/index.js';
 import { InstallPlanResource } from '../../src/api/v4/index.js';
 import type { ExtensionRef } from '../../src/config/types.js';
 import {
@@ -68,7 +68,6 @@ describe('tower job', () => {
     host = await startEphemeralCluster('tw-host');
     kube = host.connection.client;
     await installKubeSphereV3(kube);
-    await kube.delete(ClusterResource, 'member1');
     await playCoreUpgrade(kube, [['tower', '1.0.0']]);
     store = (await encryptedTempStore('tower-job-')).store;
   });

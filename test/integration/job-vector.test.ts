@@ -14,7 +14,6 @@ import {
 } from '../../src/api/core.js';
 import {
   ClusterConfigurationResource,
-  ClusterResource,
   FluentBitResource,
   LoggingOutputResource,
 } from '../../src/api/v3/index.js';
@@ -66,8 +65,6 @@ describe('vector job', () => {
     cluster = await startEphemeralCluster('vector');
     kube = cluster.connection.client;
     await installKubeSphereV3(kube);
-    // A single host: the fixture's member Cluster has no reachable API server here.
-    await kube.delete(ClusterResource, 'member1');
     await kube.patch(ClusterConfigurationResource, 'ks-installer', 'kubesphere-system', {
       spec: { logging: { enabled: true } },
     });

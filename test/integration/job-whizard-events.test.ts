@@ -23,7 +23,7 @@ import type { ResourceClient } from '../../src/kube/client.js';
 import { closeClusterClients } from '../../src/kubesphere/clusters.js';
 import { createResourceStore, type ResourceStore } from '../../src/store/index.js';
 import { startEphemeralCluster, type EphemeralCluster } from '../helpers/cluster.js';
-import { connectMemberCluster, installKubeSphereV3, playCoreUpgrade } from '../helpers/kubesphere.js';
+import { installKubeSphereV3, playCoreUpgrade } from '../helpers/kubesphere.js';
 import { runSingleJob } from '../helpers/jobs.js';
 
 const JOB = 'whizard-events';
@@ -91,13 +91,13 @@ describe('whizard-events job', () => {
     ]);
     hk = host.connection.client;
     mk = member.connection.client;
-    await Promise.all([installKubeSphereV3(hk), installKubeSphereV3(mk)]);
+    const members = { member1: member.kubeconfig };
+    await Promise.all([installKubeSphereV3(hk, { members }), installKubeSphereV3(mk, { members })]);
     await mk.mutate(ConfigMapResource, 'kubesphere-config', 'kubesphere-system', (c) => {
       c.data = { 'kubesphere.yaml': 'multicluster:\n  clusterRole: member\n' };
     });
     for (const c of await mk.listAll(ClusterResource))
       await mk.delete(ClusterResource, c.metadata.name ?? '');
-    await connectMemberCluster(hk, 'member1', member.kubeconfig);
     // Events on the member only; both clusters still carry a ks-events release.
     await patchCc(mk, { events: { enabled: true } });
     for (const kube of [hk, mk]) {

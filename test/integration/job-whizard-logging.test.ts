@@ -17,7 +17,7 @@ import type { ResourceClient } from '../../src/kube/client.js';
 import { closeClusterClients } from '../../src/kubesphere/clusters.js';
 import { createResourceStore, type ResourceStore } from '../../src/store/index.js';
 import { startEphemeralCluster, type EphemeralCluster } from '../helpers/cluster.js';
-import { connectMemberCluster, installKubeSphereV3, playCoreUpgrade } from '../helpers/kubesphere.js';
+import { installKubeSphereV3, playCoreUpgrade } from '../helpers/kubesphere.js';
 import { runSingleJob } from '../helpers/jobs.js';
 
 const JOB = 'whizard-logging';
@@ -91,13 +91,13 @@ describe('whizard-logging job', () => {
     ]);
     hk = host.connection.client;
     mk = member.connection.client;
-    await Promise.all([installKubeSphereV3(hk), installKubeSphereV3(mk)]);
+    const members = { member1: member.kubeconfig };
+    await Promise.all([installKubeSphereV3(hk, { members }), installKubeSphereV3(mk, { members })]);
     await mk.mutate(ConfigMapResource, 'kubesphere-config', 'kubesphere-system', (c) => {
       c.data = { 'kubesphere.yaml': 'multicluster:\n  clusterRole: member\n' };
     });
     for (const c of await mk.listAll(ClusterResource))
       await mk.delete(ClusterResource, c.metadata.name ?? '');
-    await connectMemberCluster(hk, 'member1', member.kubeconfig);
     // Logging on both; the sidecar injector on the member only (the host has a stale release).
     await patchCc(hk, { logging: { enabled: true, logsidecar: { enabled: false } } });
     await patchCc(mk, { logging: { enabled: true, logsidecar: { enabled: true } } });

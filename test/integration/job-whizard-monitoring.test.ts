@@ -32,7 +32,7 @@ import { closeClusterClients } from '../../src/kubesphere/clusters.js';
 import { createResourceStore, type ResourceStore } from '../../src/store/index.js';
 import { crdYaml, makeChart } from '../helpers/charts.js';
 import { startEphemeralCluster, type EphemeralCluster } from '../helpers/cluster.js';
-import { connectMemberCluster, installKubeSphereV3, playCoreUpgrade } from '../helpers/kubesphere.js';
+import { installKubeSphereV3, playCoreUpgrade } from '../helpers/kubesphere.js';
 import { runSingleJob } from '../helpers/jobs.js';
 import { encryptedTempStore } from '../helpers/storage.js';
 
@@ -106,14 +106,14 @@ describe('whizard-monitoring job', () => {
     ]);
     hk = host.connection.client;
     mk = member.connection.client;
-    await Promise.all([installKubeSphereV3(hk), installKubeSphereV3(mk)]);
+    const members = { member1: member.kubeconfig };
+    await Promise.all([installKubeSphereV3(hk, { members }), installKubeSphereV3(mk, { members })]);
     // The member: role member in kubesphere.yaml and cc, no Cluster objects of its own.
     await mk.mutate(ConfigMapResource, 'kubesphere-config', 'kubesphere-system', (c) => {
       c.data = { 'kubesphere.yaml': 'multicluster:\n  clusterRole: member\n' };
     });
     for (const c of await mk.listAll(ClusterResource))
       await mk.delete(ClusterResource, c.metadata.name ?? '');
-    await connectMemberCluster(hk, 'member1', member.kubeconfig);
     const patchCc = (kube: ResourceClient, spec: Record<string, unknown>) =>
       kube.patch(ClusterConfigurationResource, 'ks-installer', 'kubesphere-system', { spec });
     await patchCc(hk, {

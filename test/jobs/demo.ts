@@ -116,6 +116,16 @@ export function demoJobFactory(name: string): JobFactory {
   return {
     name,
     description: `demo job ${name}`,
+    // What the demo jobs touch: ConfigMaps of the namespace they are configured with.
+    access: (options) => [
+      {
+        group: '',
+        resources: ['configmaps'],
+        verbs: ['get', 'list', 'create', 'update', 'delete'],
+        namespaces: [String(options.namespace)],
+        why: 'the demo v3 and v4 ConfigMaps',
+      },
+    ],
     create: (options) => new DemoJob(name, options as unknown as DemoOptions),
   };
 }

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, loadConfig } from '../../src/config/index.js';
+import { BUILTIN_JOB_FACTORIES } from '../../src/jobs/builtin.js';
 import { KNOWN_JOBS } from '../helpers/original-jobs.js';
 
 const CORPUS = fileURLToPath(new URL('../fixtures/bad-config/', import.meta.url));
@@ -43,9 +44,17 @@ function discover(): Case[] {
   return cases;
 }
 
+// What `ks-upgrade run` asks of a config (without --allow-empty), so that every case shows the
+// message an operator would get.
+const UPGRADE_CHECKS = {
+  knownJobs: KNOWN_JOBS,
+  requireEnabledJob: true,
+  jobsNeedingEncryption: BUILTIN_JOB_FACTORIES.filter((f) => f.requiresEncryption).map((f) => f.name),
+};
+
 async function messageOf(c: Case): Promise<string> {
   try {
-    await loadConfig(c.files, { knownJobs: KNOWN_JOBS });
+    await loadConfig(c.files, UPGRADE_CHECKS);
   } catch (err) {
     if (err instanceof ConfigError) return err.message;
     throw err;

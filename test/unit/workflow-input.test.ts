@@ -38,16 +38,39 @@ describe('workflow input', () => {
         extra: 1,
       }),
       [
-        'extra: unknown field; allowed: cluster, kube, configFiles, useDefaults, overrides, phases, gate, failurePolicy, dryRun, tuning',
+        'extra: unknown field; allowed: cluster, kube, configFiles, useDefaults, overrides, phases, gate, failurePolicy, dryRun, allowEmpty, tuning, skipChecks',
         'cluster: required, a lowercase DNS label such as "host" or "member-1"',
         'phases: must be in upgrade order without repeats (prepare-upgrade → pre-upgrade → post-upgrade → dynamic-upgrade)',
-        'gate: must be one of signal, detect, none',
+        'gate: must be one of signal, detect, helm, none',
         'tuning.gateTimeout: expected a duration such as "30s" or "2h"',
       ],
     );
     assert.deepEqual(validateUpgradeInput({ cluster: 'x', phases: ['rollback'] }), [
       "phases: 'rollback' is not a phase; use prepare-upgrade, pre-upgrade, post-upgrade, dynamic-upgrade (rollback runs through resolve/abort)",
     ]);
+  });
+
+  it('skipChecks: each names a check, who skips it and why', () => {
+    assert.deepEqual(
+      validateUpgradeInput({
+        cluster: 'x',
+        skipChecks: [
+          { name: 'images', by: 'alice', reason: 'mirror synced after the check' },
+          { name: 'verification', by: 'bob', reason: 'known' },
+        ],
+      }),
+      [],
+    );
+    assert.deepEqual(
+      validateUpgradeInput({ cluster: 'x', skipChecks: [{ name: 'imagez', by: '', extra: 1 }, 'access'] }),
+      [
+        'skipChecks[0].extra: unknown field; allowed: name, by, reason',
+        'skipChecks[0].name: must be one of api-server, kubesphere-version, access, charts, images, store, concurrent-upgrade, verification',
+        'skipChecks[0].by: required (who skips the check, and why)',
+        'skipChecks[0].reason: required (who skips the check, and why)',
+        'skipChecks[1]: expected {"name", "by", "reason"}',
+      ],
+    );
   });
 
   it('refuses credentials wherever they hide', () => {

@@ -32,8 +32,9 @@ export interface InstallPlan extends KubeObject {
 export interface ExtensionVersion extends KubeObject {
   spec?: Record<string, unknown>;
 }
+/** `kubesphere.io/v1alpha1` Repository (v4.1.3: no `spec.image`, which v4.1.2 had; no status sub-resource). */
 export interface Repository extends KubeObject {
-  spec?: { url?: string; image?: string; updateStrategy?: unknown };
+  spec?: { url?: string; description?: string; updateStrategy?: unknown };
   status?: { lastSyncTime?: string };
 }
 const ks = (kind: string, plural: string) =>

@@ -31,6 +31,7 @@ export interface HelmApplicationVersion extends KubeObject {
   };
   status?: { state?: string; audit?: { operator?: string }[] };
 }
+/** v3 `HelmRepoCredential`: the v4 `RepoCredential` fields plus an inlined S3 config. */
 export interface HelmRepoCredential {
   username?: string;
   password?: string;
@@ -38,7 +39,19 @@ export interface HelmRepoCredential {
   keyFile?: string;
   caFile?: string;
   insecureSkipTLSVerify?: boolean;
+  accessKeyID?: string;
+  secretAccessKey?: string;
 }
+
+/** The fields of v4's `RepoCredential` (application/v2 repo_types.go, v4.1.3): all a Repo keeps. */
+const V4_CREDENTIAL_FIELDS = [
+  'username',
+  'password',
+  'certFile',
+  'keyFile',
+  'caFile',
+  'insecureSkipTLSVerify',
+] as const;
 export interface HelmRepo extends KubeObject {
   spec?: {
     name?: string;
@@ -57,8 +70,9 @@ export interface HelmRelease extends KubeObject {
     chartName?: string;
     chartVersion?: string;
     repoId?: string;
-    applicationId?: string;
-    applicationVersionId?: string;
+    /** JSON names of Go's ApplicationId / ApplicationVersionId (helmrelease_types.go, v3.4.1). */
+    appId?: string;
+    appVerId?: string;
   };
   status?: { state?: string; message?: string; lastUpdate?: string };
 }
@@ -188,11 +202,19 @@ export function hasCredential(repo: HelmRepo): boolean {
 
 /**
  * HelmRepo → Repo. The credentials are copied into the Repo spec: that is where v4 keeps them
- * (reference §7.3 item 20 — a v4 property this job cannot change).
+ * (reference §7.3 item 20 — a v4 property this job cannot change); only the fields v4 has (its
+ * RepoCredential has no S3 keys, which a v4 API server would drop anyway). `syncPeriod` is required
+ * in v4.1.3 while v3 omits a 0 (no periodic sync): it is written as 0 then — the original omitted it,
+ * and v4 refused the Repo.
  */
 export function toRepo(old: HelmRepo): Converted {
   const ws = old.metadata.labels?.[V3.workspace];
   const credential = old.spec?.credential;
+  const kept = credential
+    ? Object.fromEntries(
+        V4_CREDENTIAL_FIELDS.flatMap((k) => (credential[k] === undefined ? [] : [[k, credential[k]]])),
+      )
+    : undefined;
   return {
     object: {
       metadata: {
@@ -202,9 +224,9 @@ export function toRepo(old: HelmRepo): Converted {
       },
       spec: {
         url: str(old.spec?.url),
-        ...(credential ? { credential: structuredClone(credential) } : {}),
+        ...(kept ? { credential: kept } : {}),
         ...compact({ description: old.spec?.description }),
-        ...(old.spec?.syncPeriod !== undefined ? { syncPeriod: old.spec.syncPeriod } : {}),
+        syncPeriod: old.spec?.syncPeriod ?? 0,
       },
     },
   };
@@ -262,8 +284,8 @@ export function toRelease(
   const labels = old.metadata.labels ?? {};
   const spec = old.spec ?? {};
   const cluster = labels[V3.cluster] || hostClusterName || 'host';
-  let appID = str(spec.applicationId);
-  let appVersionID = str(spec.applicationVersionId);
+  let appID = str(spec.appId);
+  let appVersionID = str(spec.appVerId);
   const newLabels: Record<string, string> = {
     [V4.appId]: str(labels[V3.appId]),
     [V4.appVersionId]: str(labels[V3.appVersionId]),

@@ -102,10 +102,14 @@ export function networkFlags(cc: ClusterConfiguration): { networkPolicy: boolean
 interface IPPool extends KubeObject {
   spec?: Record<string, unknown>;
 }
+/**
+ * A peer of a v1alpha1 NamespaceNetworkPolicy rule. Its JSON names are `namespace` and `service`
+ * (Go fields NamespaceSelector/ServiceSelector, namespacenetworkpolicy_types.go of v3.4.1).
+ */
 interface Peer {
   ipBlock?: unknown;
-  namespaceSelector?: unknown;
-  serviceSelector?: unknown;
+  namespace?: { name?: string };
+  service?: { name?: string; namespace?: string };
 }
 interface NamespaceNetworkPolicy extends KubeObject {
   spec?: { egress?: { to?: Peer[] }[]; ingress?: { from?: Peer[] }[] };
@@ -115,7 +119,7 @@ function trafficOf(peer: Peer | undefined, current: string): string {
   if (!peer) return current;
   let traffic = current;
   if (peer.ipBlock) traffic = 'outside';
-  if (peer.namespaceSelector || peer.serviceSelector) traffic = 'inside';
+  if (peer.namespace || peer.service) traffic = 'inside';
   return traffic;
 }
 
