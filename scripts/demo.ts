@@ -10,6 +10,7 @@
 //   4. the workflow detects v4 core, runs post-upgrade, and the demo prints what happened.
 //
 // Usage: npm run demo [-- stop]     (stop: stop the demo's Temporal server and API server)
+//        npm run demo -- fleet [stop]  (a host and two members as one fleet: scripts/demo-fleet.ts)
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -89,6 +90,10 @@ function isDemoTemporal(pid: number): boolean {
 }
 
 async function main(): Promise<void> {
+  if (process.argv[2] === 'fleet') {
+    await import('./demo-fleet.js');
+    return;
+  }
   if (process.argv[2] === 'stop') return stop();
   mkdirSync(demoDir, { recursive: true, mode: 0o700 });
 

@@ -5,6 +5,7 @@ import type { Phase } from '../jobs/types.js';
 import { VERSION } from '../version.js';
 import type { CodecServerOptions } from './codec-server.js';
 import type { CommonOptions, Io } from './common.js';
+import { fleetCommand } from './fleet-commands.js';
 import type { RunOptions } from './run.js';
 
 const io: Io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin };
@@ -258,7 +259,9 @@ withCommon(
 withCommon(
   program
     .command('worker')
-    .description('run a worker for a Temporal service (SIGTERM drains it)')
+    .description(
+      'run a worker for a Temporal service (SIGTERM drains it); --cluster X: the worker of cluster X, on queue ks-upgrade-cluster-X',
+    )
     .option('--metrics-address <host:port>', 'serve Prometheus metrics (also KS_UPGRADE_METRICS_ADDRESS)')
     .option('--tls-cert <file>', 'mTLS client certificate (also TEMPORAL_TLS_CERT)')
     .option('--tls-key <file>', 'mTLS client key (also TEMPORAL_TLS_KEY)')
@@ -269,6 +272,8 @@ withCommon(
     return workerCommand(o, io);
   }),
 );
+
+program.addCommand(fleetCommand(withCommon, action, io));
 
 program
   .command('codec-server')

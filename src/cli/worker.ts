@@ -1,7 +1,9 @@
 // `ks-upgrade worker`: a long-running worker for a Temporal service (e.g. the Deployment in
 // deploy/). SIGTERM/SIGINT drain it: running steps get their cancellation signal and stop at a safe
 // point (shutdownGraceTime), then the process exits.
+import { hostname } from 'node:os';
 import { ValidationError } from '../errors.js';
+import { clusterTaskQueue } from '../fleet/input.js';
 import { closeSharedConnections } from '../kube/connect.js';
 import { temporalSettings, type TemporalSettings } from '../temporal/connection.js';
 import { installRuntime, startUpgradeWorker } from '../temporal/worker.js';
@@ -19,7 +21,12 @@ export async function workerCommand(o: WorkerOptions, io: Io): Promise<number> {
   const s = temporalSettings({
     ...(o.temporalAddress ? { address: o.temporalAddress } : {}),
     ...(o.namespace ? { namespace: o.namespace } : {}),
-    ...(o.taskQueue ? { taskQueue: o.taskQueue } : {}),
+    // `--cluster X`: a worker of cluster X's own, polling its queue with credentials that stay there.
+    ...(o.taskQueue
+      ? { taskQueue: o.taskQueue }
+      : o.cluster
+        ? { taskQueue: clusterTaskQueue(o.cluster) }
+        : {}),
     ...(o.tlsCert ? { tlsCertPath: o.tlsCert } : {}),
     ...(o.tlsKey ? { tlsKeyPath: o.tlsKey } : {}),
     ...(o.tlsCa ? { tlsCaPath: o.tlsCa } : {}),
@@ -37,7 +44,11 @@ export async function workerCommand(o: WorkerOptions, io: Io): Promise<number> {
     ...(metricsAddress ? { metricsAddress } : {}),
     ...(o.logFormat ? { logFormat: o.logFormat } : {}),
   });
-  const { worker, connection } = await startUpgradeWorker(settings, registry);
+  const { worker, connection } = await startUpgradeWorker(
+    settings,
+    registry,
+    o.cluster ? { identity: `cluster:${o.cluster}/${process.pid}@${hostname()}` } : {},
+  );
   io.stderr.write(
     `ks-upgrade worker: task queue ${settings.taskQueue} on ${settings.address} (namespace ${settings.namespace}); ` +
       `jobs: ${registry.names().join(', ') || '(none)'}${metricsAddress ? `; metrics http://${metricsAddress}/metrics` : ''}\n`,

@@ -297,11 +297,33 @@ function describeTopLevel(value: unknown): string {
   return `the ${typeof value} ${String(value)}`;
 }
 
+/** What a kind of file is called in the messages of {@link parseSource}. */
+export interface SourceKind {
+  /** The top-level keys, for "the top level must be a mapping of …". */
+  topLevel: string;
+  /** How to fix a second document. */
+  secondDocumentHint: string;
+  /** An example first key. */
+  firstKey: string;
+}
+
+const CONFIG_KIND: SourceKind = {
+  topLevel: 'settings (storage, validator, jobs, upgrade)',
+  secondDocumentHint:
+    'remove this "---" and what follows, or move it into its own file and pass that with another --config',
+  firstKey: 'jobs',
+};
+
 /**
  * Parses one YAML (or JSON) config text into a located tree. Never throws: syntax errors, several
  * documents and a non-mapping top level become problems.
  */
-export function parseSource(file: string, fileIndex: number, text: string): ParsedSource {
+export function parseSource(
+  file: string,
+  fileIndex: number,
+  text: string,
+  kind: SourceKind = CONFIG_KIND,
+): ParsedSource {
   const source = text.startsWith('\uFEFF') ? text.slice(1) : text;
   const bytes = Buffer.byteLength(source);
   if (bytes > MAX_CONFIG_BYTES) return { root: null, problems: [tooLargeProblem(file, bytes)] };
@@ -329,7 +351,7 @@ export function parseSource(file: string, fileIndex: number, text: string): Pars
       line: secondDocumentLine(events, source, lines),
       path: '',
       message: 'a second YAML document starts here (ks-upgrade reads exactly one document per file)',
-      hint: 'remove this "---" and what follows, or move it into its own file and pass that with another --config',
+      hint: kind.secondDocumentHint,
     });
   }
   const document = documents[0];
@@ -339,8 +361,8 @@ export function parseSource(file: string, fileIndex: number, text: string): Pars
       file,
       line: 1,
       path: '',
-      message: `the top level must be a mapping of settings (storage, validator, jobs, upgrade), got ${describeTopLevel(document)}`,
-      hint: 'start the file with top-level keys such as "jobs:" (an empty file is fine too)',
+      message: `the top level must be a mapping of ${kind.topLevel}, got ${describeTopLevel(document)}`,
+      hint: `start the file with top-level keys such as "${kind.firstKey}:"${kind === CONFIG_KIND ? ' (an empty file is fine too)' : ''}`,
     });
     return { root: null, problems };
   }

@@ -113,10 +113,15 @@ function typeHint(expected: JsonType[], node: ConfigNode, secret: boolean): stri
 }
 
 class SchemaValidator {
+  private readonly hints: Readonly<Record<string, string>>;
+
   constructor(
     private readonly root: JsonSchema,
     private readonly problems: ProblemCollector,
-  ) {}
+    private readonly options: SchemaCheckOptions = {},
+  ) {
+    this.hints = { ...SPECIFIC_HINTS, ...options.hints };
+  }
 
   check(node: ConfigNode, schema: JsonSchema, location: string, path: string): void {
     if (schema.$ref !== undefined) {
@@ -177,8 +182,7 @@ class SchemaValidator {
           node.at,
           path,
           'must not be empty',
-          SPECIFIC_HINTS[hintKey(location, 'required')] ??
-            'set a value, or remove the key to use the default',
+          this.hints[hintKey(location, 'required')] ?? 'set a value, or remove the key to use the default',
         );
       } else if (schema.pattern !== undefined && !new RegExp(schema.pattern, 'u').test(value)) {
         this.problems.at(
@@ -186,8 +190,8 @@ class SchemaValidator {
           path,
           // Not repeated: the one pattern-checked key (keyEnv) most often fails by holding the key itself.
           `the value does not match ${schema.pattern}`,
-          SPECIFIC_HINTS[hintKey(location, 'pattern')] ??
-            'see the description of this key in config.schema.json',
+          this.hints[hintKey(location, 'pattern')] ??
+            `see the description of this key in ${this.options.schemaFile ?? 'config.schema.json'}`,
         );
       }
     }
@@ -198,7 +202,7 @@ class SchemaValidator {
         schema.minimum === 0
           ? `must not be negative, got ${value}`
           : `must be at least ${schema.minimum}, got ${value}`,
-        SPECIFIC_HINTS[hintKey(location, 'minimum')] ?? `use ${schema.minimum} or more`,
+        this.hints[hintKey(location, 'minimum')] ?? `use ${schema.minimum} or more`,
       );
     }
   }
@@ -219,7 +223,7 @@ class SchemaValidator {
         entries.get(key)?.at ?? node.at,
         joinPath(path, key),
         `missing (required when ${within} is set)`,
-        SPECIFIC_HINTS[hintKey(`${location}/properties/${key}`, 'required')] ?? `add ${key} under ${within}`,
+        this.hints[hintKey(`${location}/properties/${key}`, 'required')] ?? `add ${key} under ${within}`,
       );
     }
     for (const [key, child] of entries) {
@@ -336,11 +340,20 @@ class SchemaValidator {
   }
 }
 
+/** How another file kind (the fleet file) tailors the messages. */
+export interface SchemaCheckOptions {
+  /** Fixes by `<parent>.<key>:<keyword>`, over the config's own. */
+  hints?: Readonly<Record<string, string>>;
+  /** The schema file operators are pointed to. */
+  schemaFile?: string;
+}
+
 /** Checks the merged tree against the schema, adding a problem for every violation found. */
 export function validateAgainstSchema(
   root: ConfigNode,
   schema: JsonSchema,
   problems: ProblemCollector,
+  options: SchemaCheckOptions = {},
 ): void {
-  new SchemaValidator(schema, problems).check(root, schema, '#', '');
+  new SchemaValidator(schema, problems, options).check(root, schema, '#', '');
 }

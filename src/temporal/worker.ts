@@ -6,9 +6,11 @@ import {
   makeTelemetryFilterString,
   type ActivityInterceptorsFactory,
   type LogLevel,
+  type WorkflowBundleOption,
 } from '@temporalio/worker';
 import { Client } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
+import { createFleetActivities } from '../../activities/fleet.js';
 import { createActivities } from '../../activities/index.js';
 import { defaultLogFormat, formatLogLine, type LogFormat } from '../jobs/logger.js';
 import type { JobRegistry } from '../jobs/registry.js';
@@ -125,28 +127,36 @@ export interface UpgradeWorkerOptions {
   stickyQueueScheduleToStartTimeout?: string;
   /** The payload codec (the same one every client of these workflows uses). */
   dataConverter?: DataConverter;
+  /** Worker identity in workflow history (default `<pid>@<host>`). */
+  identity?: string;
+  /** Workflows kept in memory between tasks (default: the SDK's, from the heap size). */
+  maxCachedWorkflows?: number;
+  /** A pre-built workflow bundle (default: dist/workflow-bundle.js, else bundled now). */
+  workflowBundle?: WorkflowBundleOption;
 }
 
 /** A worker serving the upgrade workflows and activities on one task queue. */
 export async function createUpgradeWorker(o: UpgradeWorkerOptions): Promise<Worker> {
+  const client = new Client({
+    connection: o.connection,
+    namespace: o.namespace,
+    ...(o.dataConverter ? { dataConverter: o.dataConverter } : {}),
+  });
   return Worker.create({
     connection: o.connection,
     namespace: o.namespace,
     taskQueue: o.taskQueue,
-    workflowBundle: await workflowBundle(),
+    workflowBundle: o.workflowBundle ?? (await workflowBundle()),
     ...(o.dataConverter ? { dataConverter: o.dataConverter } : {}),
-    activities: createActivities({
-      ...(o.registry ? { registry: o.registry } : {}),
-      // The preflight looks for other running upgrades of the same cluster through this client.
-      temporal: {
-        client: new Client({
-          connection: o.connection,
-          namespace: o.namespace,
-          ...(o.dataConverter ? { dataConverter: o.dataConverter } : {}),
-        }),
-        source: `Temporal namespace ${o.namespace}`,
-      },
-    }),
+    activities: {
+      ...createActivities({
+        ...(o.registry ? { registry: o.registry } : {}),
+        // The preflight looks for other running upgrades of the same cluster through this client.
+        temporal: { client, source: `Temporal namespace ${o.namespace}` },
+      }),
+      // The fleet's activities look at other workflows through the same client.
+      ...createFleetActivities({ client, ...(o.registry ? { registry: o.registry } : {}) }),
+    },
     interceptors: { activity: [upgradeLogAttributes] },
     maxConcurrentActivityTaskExecutions: o.maxConcurrentActivities ?? 8,
     // Let a running step notice shutdown (its AbortSignal fires) and stop at a safe point.
@@ -154,6 +164,8 @@ export async function createUpgradeWorker(o: UpgradeWorkerOptions): Promise<Work
     ...(o.stickyQueueScheduleToStartTimeout
       ? { stickyQueueScheduleToStartTimeout: o.stickyQueueScheduleToStartTimeout }
       : {}),
+    ...(o.identity ? { identity: o.identity } : {}),
+    ...(o.maxCachedWorkflows !== undefined ? { maxCachedWorkflows: o.maxCachedWorkflows } : {}),
   });
 }
 
@@ -161,6 +173,7 @@ export async function createUpgradeWorker(o: UpgradeWorkerOptions): Promise<Work
 export async function startUpgradeWorker(
   settings: TemporalSettings,
   registry?: JobRegistry,
+  extra: Pick<UpgradeWorkerOptions, 'identity'> = {},
 ): Promise<{ worker: Worker; connection: NativeConnection }> {
   const dataConverter = dataConverterOf(loadKeyring(settings.codec ?? {}));
   const connection = await NativeConnection.connect(connectionOptions(settings));
@@ -170,6 +183,7 @@ export async function startUpgradeWorker(
     taskQueue: settings.taskQueue,
     ...(registry ? { registry } : {}),
     dataConverter,
+    ...extra,
   });
   return { worker, connection };
 }

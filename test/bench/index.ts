@@ -1,11 +1,12 @@
 // `npm run bench [-- row ...]`: benchmarks against the real servers, every row a ratio against a
 // baseline measured in the same run, with peak RSS. Prints one Markdown table and writes
 // test-results/bench.json (docs/benchmarks.md records a run). Rows (ids): backup (backup-local,
-// backup-s3, backup-memory), iam, orchestration, upgrade, rss, list; fleet is `npm run bench -- fleet`
-// on its own branch until merged.
+// backup-s3, backup-memory), iam, orchestration, upgrade, rss, list; fleet (200 and 1,000 simulated
+// clusters, long) runs only when named: `npm run bench -- fleet`.
 //   BENCH_BACKUP_OBJECTS (20000), BENCH_BACKUP_SMALL (5000), BENCH_BACKUP_ROUNDS (3)
 //   BENCH_IAM_USERS (10000), BENCH_NOOP_JOBS (20), BENCH_RSS_USERS (2000)
 //   BENCH_LIST_OBJECTS (5000)
+//   BENCH_FLEET_SIZES (200,1000), BENCH_FLEET_CONCURRENCY (50)
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg, cpus, totalmem } from 'node:os';
 import path from 'node:path';
@@ -13,6 +14,7 @@ import { startEphemeralCluster } from '../helpers/cluster.js';
 import { repoRoot } from '../helpers/env.js';
 import { benchBackup } from './backup.js';
 import { comparisonRow, formatTable, placeholderRow, type Row } from './harness.js';
+import { benchFleet, formatFleet, type FleetBench } from './fleet.js';
 import { benchIam } from './iam.js';
 import { benchList } from './list.js';
 import { benchOrchestration } from './orchestration.js';
@@ -37,6 +39,7 @@ const add = (r: Row | Row[]): void => {
   }
 };
 
+const fleet: FleetBench[] = [];
 try {
   if (want('backup')) {
     const cluster = await startEphemeralCluster('bench-backup');
@@ -77,13 +80,24 @@ try {
       }),
     );
   }
-  if (want('fleet') || only.size === 0) {
+  if (only.has('fleet')) {
+    const cluster = await startEphemeralCluster('bench-fleet');
+    try {
+      for (const size of (process.env.BENCH_FLEET_SIZES ?? '200,1000').split(',').map(Number)) {
+        const r = await benchFleet(cluster, size, num('BENCH_FLEET_CONCURRENCY', 50));
+        fleet.push(r);
+        process.stdout.write(`${formatFleet(r)}\n\n`);
+      }
+    } finally {
+      await cluster.remove();
+    }
+  } else if (only.size === 0) {
     add(
       placeholderRow(
         'fleet',
         'fleet, 200 and 1,000 simulated clusters',
         'worker RSS ≤ 512 MB, history ≤ 10,000 events',
-        'see fleet bench (`npm run bench -- fleet`, branch h7-fleet, not merged yet)',
+        'not in the default run (about 30 min): `npm run bench -- fleet`, figures in docs/benchmarks.md',
       ),
     );
   }
@@ -122,7 +136,7 @@ mkdirSync(path.join(repoRoot, 'test-results'), { recursive: true });
 writeFileSync(
   path.join(repoRoot, 'test-results/bench.json'),
   JSON.stringify(
-    { at: new Date().toISOString(), machine, args: process.argv.slice(2), rows, table },
+    { at: new Date().toISOString(), machine, args: process.argv.slice(2), rows, table, fleet },
     null,
     2,
   ),

@@ -140,9 +140,14 @@ export async function putKsCoreRelease(
 export async function playCoreUpgrade(
   kube: ResourceClient,
   extensions: [string, string][] = [],
+  options: { skipCrds?: string[] } = {},
 ): Promise<void> {
+  // skipCrds: e.g. the v2alpha1 Gateway CRD, on a cluster that still serves v1alpha1 Gateways (the
+  // gateway job swaps them in post-upgrade).
   for (const file of yamlFiles(path.join(V4, 'crds'))) {
-    if (!V4_CRDS_BEFORE_UPGRADE.has(path.basename(file))) await applyObjects(kube, readYamlDocuments(file));
+    if (V4_CRDS_BEFORE_UPGRADE.has(path.basename(file))) continue;
+    const docs = readYamlDocuments(file).filter((o) => !options.skipCrds?.includes(o.metadata.name ?? ''));
+    await applyObjects(kube, docs);
   }
   await kube.apply(RepositoryResource, {
     metadata: { name: 'extensions-museum' },
