@@ -27,6 +27,7 @@ import { CLUSTER_CONFIGURATION, ClusterConfigurationResource } from '../api/v3/i
 import type { HelmUpgradeConfig } from '../config/types.js';
 import { KsUpgradeError, ValidationError } from '../errors.js';
 import { forCreate } from '../jobs/helpers.js';
+import { withoutAdoptionStubs } from '../jobs/iam/prepare.js';
 import type { Logger } from '../jobs/types.js';
 import type { ResourceClient } from '../kube/client.js';
 import { waitForCrdEstablished } from '../kube/crd.js';
@@ -37,6 +38,7 @@ import type { ResourceStore } from '../store/index.js';
 import { sleep } from '../util/concurrency.js';
 import { getPath, isRecord } from '../util/object.js';
 import { HelmCommandError, type HelmSession } from './cli.js';
+import { decodeRelease, encodeRelease, releaseSecretName } from './release.js';
 
 /** The KubeSphere core release. */
 export const KS_CORE = { name: 'ks-core', namespace: KUBESPHERE_NAMESPACE } as const;
@@ -665,6 +667,7 @@ export async function rollbackCore(deps: CoreUpgradeDeps, runId: string): Promis
     const record = (await deps.store.saveOnce(keys.rollback(runId), { startRevision: latest.revision }))
       .value;
     if (latest.revision === record.startRevision) {
+      await prepareRollbackTarget(deps, start);
       deps.logger?.info(`helm rollback ks-core ${start.revision} (from revision ${latest.revision})`);
       try {
         await deps.helm.run(
@@ -709,6 +712,46 @@ export async function rollbackCore(deps: CoreUpgradeDeps, runId: string): Promis
     deleted,
     reason: `ks-core back at revision ${start.revision}'s ${start.chart}`,
   };
+}
+
+/** Helm leaves an object alone instead of deleting it when its live copy carries this. */
+const KEEP = { 'helm.sh/resource-policy': 'keep' } as const;
+
+/**
+ * Makes `helm rollback` restore the v3 release as it was, not as prepare-upgrade left it.
+ * prepare-upgrade (iam job) appended content-less documents for the objects the v4 chart takes
+ * over (built-in GlobalRoles/GlobalRoleBindings, kubesphere-config, …) to the record of the
+ * revision we roll back to. Rolled back to, those documents are applied as the objects' desired
+ * state: the client-side merge patch from the v4 documents to them nulls every other field
+ * (`rules`, `roleRef`, ConfigMap data), which the v4 CRDs reject as required; `--server-side`
+ * does not help (helm 4 first converts its client-side field ownership to apply ownership, so the
+ * apply of an empty document drops the same fields). Left in, they would also make the v3 release
+ * own these objects, and ks-installer's next `helm upgrade` of the v3 chart delete them. So the
+ * record loses those documents again (the iam rollback would restore the same manifest, but only
+ * after this), and every object that existed before the upgrade but that the target revision does
+ * not list gets Helm's keep policy on its live copy, so helm neither patches nor deletes it; the
+ * snapshot restore then puts back its pre-upgrade content and metadata (without the keep
+ * annotation). Idempotent: a retry finds the stubs gone and the annotation set.
+ */
+async function prepareRollbackTarget(deps: CoreUpgradeDeps, start: RunStart): Promise<void> {
+  const secretName = releaseSecretName(KS_CORE.name, start.revision);
+  let manifest = '';
+  await deps.kube.mutate(SecretResource, secretName, KS_CORE.namespace, (secret) => {
+    const release = decodeRelease(secret);
+    manifest = withoutAdoptionStubs(release.manifest);
+    if (manifest === release.manifest) return secret;
+    secret.data = { ...secret.data, release: encodeRelease({ ...release, manifest }) };
+    return secret;
+  });
+  const listed = new Set(manifestObjects(manifest).map((o) => `${o.kind ?? ''}/${o.metadata.name ?? ''}`));
+  for (const entry of start.objects) {
+    if (!entry.existed || listed.has(`${entry.kind}/${entry.name}`)) continue;
+    const rt = await resolveResource(deps.kube, entry.apiVersion, entry.kind);
+    if (!rt || !(await deps.kube.tryGet(rt, entry.name, entry.namespace))) continue;
+    await deps.kube.mutate(rt, entry.name, entry.namespace, (obj) => {
+      obj.metadata.annotations = { ...obj.metadata.annotations, ...KEEP };
+    });
+  }
 }
 
 // Fields the API server assigns and then refuses to change. An object that helm deleted and a

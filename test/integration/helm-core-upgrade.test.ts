@@ -83,6 +83,7 @@ describe('core upgrade with the real helm (library)', () => {
   let session: HelmSession;
   const cleanup: (() => Promise<void>)[] = [];
   let kubeconfigBefore: string;
+  let kubeconfigUid: string | undefined;
   /** What the upgrade takes over from the v3 release, as it was before (content, not metadata). */
   let adoptedBefore: unknown;
   const adopted = async (): Promise<unknown> => {
@@ -128,6 +129,7 @@ describe('core upgrade with the real helm (library)', () => {
     cleanup.push(() => session.close());
     kubeconfigBefore =
       (await kube.get(ConfigMapResource, 'kubesphere-config', NS)).data?.['kubesphere.yaml'] ?? '';
+    kubeconfigUid = (await kube.get(ConfigMapResource, 'kubesphere-config', NS)).metadata.uid;
     adoptedBefore = await adopted();
   });
   after(async () => {
@@ -314,6 +316,18 @@ describe('core upgrade with the real helm (library)', () => {
       await adopted(),
       adoptedBefore,
       'the adopted GlobalRole and WorkspaceTemplate as before',
+    );
+    // The built-in GlobalRoles stay valid v1beta1 objects (rules required), and the v3 release
+    // does not own them again: ks-installer's next `helm upgrade` of the v3 chart would delete them.
+    const anonymous = await kube.get(GlobalRoleResource, 'anonymous');
+    assert.ok(Array.isArray(anonymous.rules));
+    assert.equal(anonymous.metadata.annotations?.['helm.sh/resource-policy'], undefined, 'keep is gone');
+    const manifest = (await lastDeployedRelease(kube, NS, 'ks-core'))?.manifest ?? '';
+    assert.doesNotMatch(manifest, /kind: (GlobalRole|GlobalRoleBinding|WorkspaceTemplate)\n/);
+    assert.equal(
+      (await kube.tryGet(ConfigMapResource, 'kubesphere-config', NS))?.metadata.uid,
+      kubeconfigUid,
+      'kept, not deleted and created again',
     );
     // v3 only: deleted by the upgrade, created again (new cluster IP) and restored.
     const backend = await kube.get(ServiceResource, 'default-http-backend', 'kubesphere-controls-system');

@@ -201,6 +201,30 @@ export function appendToManifest(manifest: string, missing: readonly ManifestObj
   return out;
 }
 
+/**
+ * The manifest without the documents {@link appendToManifest} added: a {@link RELEASE_OBJECTS}
+ * kind and name with nothing but apiVersion, kind and metadata. A chart's own rendering of one of
+ * these (kubesphere-config with `config.create: true`) has content and stays.
+ */
+export function withoutAdoptionStubs(manifest: string): string {
+  const docs = manifest.split(/^---[ \t]*\n/m);
+  const kept = docs.filter((text) => {
+    let doc: unknown;
+    try {
+      doc = yaml.load(text);
+    } catch {
+      return true;
+    }
+    if (!isRecord(doc) || !isRecord(doc.metadata)) return true;
+    const meta = doc.metadata;
+    const stub =
+      Object.keys(doc).every((k) => ['apiVersion', 'kind', 'metadata'].includes(k)) &&
+      Object.keys(meta).every((k) => ['name', 'namespace'].includes(k));
+    return !(stub && RELEASE_OBJECTS.some((o) => o.kind === doc.kind && o.name === meta.name));
+  });
+  return kept.length === docs.length ? manifest : kept.join('---\n');
+}
+
 /** The record to rewrite: the newest deployed revision (else the newest of all, with a warning). */
 async function chooseRelease(ctx: JobContext): Promise<{ release: HelmRelease; secret: Secret }> {
   const history = await releaseHistory(ctx.kube, KUBESPHERE_NAMESPACE, KS_CORE_RELEASE);
