@@ -123,7 +123,11 @@ describe('ks-upgrade CLI', () => {
     );
     assert.match(rollback.stdout, folder);
     const store = await createResourceStore({ local: { path: s.storeDir } });
-    const keys = await store.list(`${s.cluster}/`);
+    // The cluster's identity binding stays where it is: it is not a backup of the attempt.
+    const keys = (await store.list(`${s.cluster}/`)).filter(
+      (k) => k !== `${s.cluster}/_cluster/identity.json`,
+    );
+    assert.ok(await store.stat(`${s.cluster}/_cluster/identity.json`));
     assert.equal(keys.length, 3, keys.join(', '));
     assert.ok(keys.every((k) => k.startsWith(`${s.cluster}/_attempts/aborted-`)));
   });
