@@ -204,6 +204,7 @@ function settingsOf(file: string, node: MapNode | undefined): FleetClusterSettin
   if (typeof plain.failurePolicy === 'string')
     s.failurePolicy = plain.failurePolicy as FleetClusterSettings['failurePolicy'];
   if (isRecord(plain.tuning)) s.tuning = plain.tuning;
+  if (Array.isArray(plain.skipChecks)) s.skipChecks = plain.skipChecks as FleetClusterSettings['skipChecks'];
   return s;
 }
 

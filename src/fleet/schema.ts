@@ -84,6 +84,21 @@ const settings: Record<string, JsonSchema> = {
     description: 'On a failed step: ask an operator (default) or abort, rolling back.',
   },
   tuning,
+  skipChecks: {
+    type: 'array',
+    description:
+      'Failing preflight checks (api-server, kubesphere-version, access, charts, images, store, concurrent-upgrade) or `verification` each upgrade goes past; recorded in history (docs/preflight.md).',
+    items: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['name', 'by', 'reason'],
+      properties: {
+        name: str('The check to go past.', { minLength: 1 }),
+        by: str('Who decided.', { minLength: 1 }),
+        reason: str('Why.', { minLength: 1 }),
+      },
+    },
+  },
 };
 
 const selector: JsonSchema = {

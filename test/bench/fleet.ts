@@ -15,7 +15,7 @@ import type { FleetResult } from '../../workflows/fleet/messages.js';
 import type { EphemeralCluster } from '../helpers/cluster.js';
 import { devEnv, repoRoot, uniqueName } from '../helpers/env.js';
 import { installHostCrds, playV4Core, registerMember, tempDir } from '../helpers/fleet.js';
-import { temporalClients } from '../helpers/upgrade.js';
+import { temporalClients, DEMO_SKIP_CHECKS } from '../helpers/upgrade.js';
 import { SIM_JOBS } from './fleet-sim-jobs.js';
 
 export interface FleetBench {
@@ -105,7 +105,13 @@ export async function benchFleet(
   const canary = Math.min(10, size - 1);
   const input: FleetInput = {
     fleet,
-    defaults: { kubeconfig: cluster.kubeconfig, useDefaults: false, configFiles: [configFile], gate: 'none' },
+    defaults: {
+      skipChecks: DEMO_SKIP_CHECKS,
+      kubeconfig: cluster.kubeconfig,
+      useDefaults: false,
+      configFiles: [configFile],
+      gate: 'none',
+    },
     clusters: names.map((n, i) => ({
       name: n,
       role: i === 0 ? 'host' : 'member',

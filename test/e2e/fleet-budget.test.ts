@@ -27,7 +27,7 @@ import {
   tempDir,
   waitForFleet,
 } from '../helpers/fleet.js';
-import { startWorker, temporalClients } from '../helpers/upgrade.js';
+import { startWorker, temporalClients, DEMO_SKIP_CHECKS } from '../helpers/upgrade.js';
 
 describe('upgradeFleet: failure budget, operator decisions, pause', () => {
   let clusters: Map<string, EphemeralCluster>;
@@ -95,6 +95,7 @@ describe('upgradeFleet: failure budget, operator decisions, pause', () => {
       input: {
         fleet,
         defaults: {
+          skipChecks: DEMO_SKIP_CHECKS,
           kubeconfig,
           useDefaults: false,
           gate: 'none',

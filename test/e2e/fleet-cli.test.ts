@@ -29,7 +29,7 @@ import {
   tempDir,
   waitForFleet,
 } from '../helpers/fleet.js';
-import { startWorker, temporalClients } from '../helpers/upgrade.js';
+import { startWorker, temporalClients, DEMO_SKIP_CHECKS } from '../helpers/upgrade.js';
 
 const exec = promisify(execFile);
 const PLUGIN = path.join(repoRoot, 'test/jobs/demo-plugin.ts');
@@ -100,7 +100,12 @@ describe('ks-upgrade fleet (CLI)', () => {
       file,
       yaml.dump({
         fleet,
-        defaults: { kubeconfig, useDefaults: false, gate: 'none' },
+        defaults: {
+          skipChecks: DEMO_SKIP_CHECKS,
+          kubeconfig,
+          useDefaults: false,
+          gate: 'none',
+        },
         clusters: entries,
         tuning: {
           verifyTimeout: '20s',

@@ -25,6 +25,7 @@ import {
   tempDir,
   waitForFleet,
 } from '../helpers/fleet.js';
+import { DEMO_SKIP_CHECKS } from '../helpers/upgrade.js';
 
 async function until(what: string, check: () => Promise<boolean>, timeoutMs = 180_000): Promise<void> {
   for (const deadline = Date.now() + timeoutMs; !(await check());) {
@@ -93,7 +94,13 @@ describe('upgradeFleet through crashes and continue-as-new', () => {
     }
     const input: FleetInput = {
       fleet,
-      defaults: { kubeconfig, useDefaults: false, gate: 'none', tuning: { heartbeatTimeout: '5s' } },
+      defaults: {
+        skipChecks: DEMO_SKIP_CHECKS,
+        kubeconfig,
+        useDefaults: false,
+        gate: 'none',
+        tuning: { heartbeatTimeout: '5s' },
+      },
       clusters: entries,
       waves: [
         { name: 'host', clusters: [`${fleet}-host`] },

@@ -25,7 +25,7 @@ import {
   steps,
   tempDir,
 } from '../helpers/fleet.js';
-import { startWorker, temporalClients } from '../helpers/upgrade.js';
+import { startWorker, temporalClients, DEMO_SKIP_CHECKS } from '../helpers/upgrade.js';
 
 /** `ks-upgrade worker --cluster <name>` with only that cluster's kubeconfig. */
 async function clusterWorker(cluster: string, kubeconfig: string): Promise<ChildProcess> {
@@ -145,7 +145,12 @@ describe('upgradeFleet: a worker per cluster on its own task queue', () => {
     }
     const input: FleetInput = {
       fleet,
-      defaults: { useDefaults: false, gate: 'none', tuning: { heartbeatTimeout: '10s' } },
+      defaults: {
+        skipChecks: DEMO_SKIP_CHECKS,
+        useDefaults: false,
+        gate: 'none',
+        tuning: { heartbeatTimeout: '10s' },
+      },
       clusters: entries,
       waves: [
         { name: 'host', clusters: [`${fleet}-host`] },

@@ -28,7 +28,7 @@ import {
 } from '../helpers/fleet.js';
 import { historyFromJson, historyToJson } from '../helpers/record-history.js';
 import { installTestRuntime } from '../helpers/temporal.js';
-import { startWorker, temporalClients } from '../helpers/upgrade.js';
+import { startWorker, temporalClients, DEMO_SKIP_CHECKS } from '../helpers/upgrade.js';
 
 const COMMITTED = ['first', 'last'].map((run) =>
   path.join(repoRoot, `test/fixtures/histories/fleet-${run}-run.json`),
@@ -70,7 +70,13 @@ describe('upgradeFleet replay', () => {
       }
       const input: FleetInput = {
         fleet,
-        defaults: { kubeconfig, useDefaults: false, gate: 'none', tuning: { heartbeatTimeout: '10s' } },
+        defaults: {
+          skipChecks: DEMO_SKIP_CHECKS,
+          kubeconfig,
+          useDefaults: false,
+          gate: 'none',
+          tuning: { heartbeatTimeout: '10s' },
+        },
         clusters: entries,
         waves: [
           { name: 'host', clusters: [`${fleet}-host`] },

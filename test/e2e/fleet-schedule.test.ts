@@ -27,7 +27,7 @@ import {
   tempDir,
   waitForFleet,
 } from '../helpers/fleet.js';
-import { startWorker, temporalClients } from '../helpers/upgrade.js';
+import { startWorker, temporalClients, DEMO_SKIP_CHECKS } from '../helpers/upgrade.js';
 
 const exec = promisify(execFile);
 
@@ -108,7 +108,12 @@ describe('fleet schedules and maintenance windows', () => {
       file,
       yaml.dump({
         fleet,
-        defaults: { kubeconfig, useDefaults: false, gate: 'none' },
+        defaults: {
+          skipChecks: DEMO_SKIP_CHECKS,
+          kubeconfig,
+          useDefaults: false,
+          gate: 'none',
+        },
         clusters: ['host', 'member1'].map((c) => ({
           name: `${fleet}-${c}`,
           role: c === 'host' ? 'host' : 'member',

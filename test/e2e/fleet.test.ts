@@ -32,7 +32,7 @@ import {
   tempDir,
   waitForFleet,
 } from '../helpers/fleet.js';
-import { startWorker, temporalClients } from '../helpers/upgrade.js';
+import { startWorker, temporalClients, DEMO_SKIP_CHECKS } from '../helpers/upgrade.js';
 
 describe('upgradeFleet: host first, waves, approval, wave gate', () => {
   let clusters: Map<string, EphemeralCluster>;
@@ -90,7 +90,13 @@ describe('upgradeFleet: host first, waves, approval, wave gate', () => {
     });
     const input: FleetInput = {
       fleet,
-      defaults: { kubeconfig, useDefaults: false, gate: 'none', tuning: { heartbeatTimeout: '10s' } },
+      defaults: {
+        skipChecks: DEMO_SKIP_CHECKS,
+        kubeconfig,
+        useDefaults: false,
+        gate: 'none',
+        tuning: { heartbeatTimeout: '10s' },
+      },
       clusters: [cluster('host', 'host'), cluster('member1', 'member'), cluster('member2', 'member')],
       waves: [
         { name: 'host', clusters: [`${fleet}-host`] },

@@ -22,6 +22,7 @@ import { startEphemeralCluster, type EphemeralCluster } from './cluster.js';
 import { repoRoot } from './env.js';
 import { applyObjects, readYamlDocuments } from './fixtures.js';
 import { putKsCoreRelease } from './kubesphere.js';
+import { CORE_DEPLOYMENTS } from '../../src/rbac/framework.js';
 
 export const DEMO_NAMESPACE = 'fleet-demo';
 
@@ -33,40 +34,43 @@ export async function startClusters(names: string[], prefix: string): Promise<Ma
 
 /**
  * What a finished KubeSphere v4 core upgrade leaves that the wave gate checks: a deployed v4
- * ks-core release (superseding v3) and a rolled-out ks-apiserver.
+ * ks-core release (superseding v3) and rolled-out core deployments.
  */
 export async function playV4Core(kube: ResourceClient): Promise<void> {
   await kube.apply(NamespaceResource, { metadata: { name: 'kubesphere-system' } });
   await putKsCoreRelease(kube, 1, 'v3.4.1', 'superseded');
   await putKsCoreRelease(kube, 2, 'v4.1.3', 'deployed');
-  await kube.apply(DeploymentResource, {
-    metadata: { name: 'ks-apiserver', namespace: 'kubesphere-system' },
-    spec: {
-      replicas: 1,
-      selector: { matchLabels: { app: 'ks-apiserver' } },
-      template: {
-        metadata: { labels: { app: 'ks-apiserver' } },
-        spec: { containers: [{ name: 'ks-apiserver', image: 'kubesphere/ks-apiserver:v4.1.3' }] },
-      },
-    },
-  });
-  const d = await kube.get(DeploymentResource, 'ks-apiserver', 'kubesphere-system');
-  await kube.patch(
-    DeploymentResource,
-    'ks-apiserver',
-    'kubesphere-system',
-    {
-      status: {
-        observedGeneration: d.metadata.generation,
+  // What the verification of a v4 cluster looks at: the core deployments, rolled out.
+  for (const name of CORE_DEPLOYMENTS) {
+    await kube.apply(DeploymentResource, {
+      metadata: { name, namespace: 'kubesphere-system' },
+      spec: {
         replicas: 1,
-        updatedReplicas: 1,
-        readyReplicas: 1,
-        availableReplicas: 1,
+        selector: { matchLabels: { app: name } },
+        template: {
+          metadata: { labels: { app: name } },
+          spec: { containers: [{ name, image: `kubesphere/${name}:v4.1.3` }] },
+        },
       },
-    },
-    'merge',
-    'status',
-  );
+    });
+    const d = await kube.get(DeploymentResource, name, 'kubesphere-system');
+    await kube.patch(
+      DeploymentResource,
+      name,
+      'kubesphere-system',
+      {
+        status: {
+          observedGeneration: d.metadata.generation,
+          replicas: 1,
+          updatedReplicas: 1,
+          readyReplicas: 1,
+          availableReplicas: 1,
+        },
+      },
+      'merge',
+      'status',
+    );
+  }
 }
 
 /** The v4 CRDs of kubesphere.io (InstallPlan…) and the Cluster CRD, on a bare host. */

@@ -8,6 +8,7 @@ import {
   type ConfigOverrides,
   type FailurePolicy,
   type KubeTargetInput,
+  type SkipCheck,
   type UpgradeClusterInput,
   type UpgradeTuning,
 } from './input.js';
@@ -49,6 +50,8 @@ export interface FleetClusterSettings {
   gate?: GateMode;
   failurePolicy?: FailurePolicy;
   tuning?: UpgradeTuning;
+  /** Failing preflight checks (or `verification`) each upgrade goes past, with who and why. */
+  skipChecks?: SkipCheck[];
 }
 
 export interface FleetCluster extends FleetClusterSettings {
@@ -201,6 +204,7 @@ export function clusterUpgradeInput(fleet: FleetInput, c: FleetCluster): Upgrade
   const gate = c.gate ?? d.gate;
   const failurePolicy = c.failurePolicy ?? d.failurePolicy;
   const tuning = d.tuning || c.tuning ? { ...d.tuning, ...c.tuning } : undefined;
+  const skipChecks = c.skipChecks ?? d.skipChecks;
   return {
     cluster: c.name,
     ...(Object.keys(kube).length ? { kube } : {}),
@@ -211,6 +215,8 @@ export function clusterUpgradeInput(fleet: FleetInput, c: FleetCluster): Upgrade
     ...(gate ? { gate } : {}),
     ...(failurePolicy ? { failurePolicy } : {}),
     ...(tuning ? { tuning } : {}),
+    // Absent unless set, so the children of fleets recorded before it have the same input.
+    ...(skipChecks ? { skipChecks } : {}),
   };
 }
 
