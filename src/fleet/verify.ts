@@ -1,10 +1,10 @@
-// The fleet's checks on observed cluster state (the wave gate) and the manual steps of the original
+// The fleet's checks on a member as the host sees it and on upgraded gateways (the cluster itself is
+// verified by src/verify, the same as a single upgrade), and the manual steps of the original
 // upgrade guide the fleet does itself: removing the member's `Schedulable=False (Upgrading)` mark on
 // the host, and checking each upgraded gateway. Read-only except clearMemberSchedulable.
-import { MutatingWebhookConfigurationResource, ValidatingWebhookConfigurationResource } from '../api/core.js';
 import { ClusterResource, GatewayResource, InstallPlanResource, type InstallPlan } from '../api/v4/index.js';
 import { KsUpgradeError } from '../errors.js';
-import { lastDeployedRelease, releaseHistory } from '../helm/release.js';
+import { releaseHistory } from '../helm/release.js';
 import { MEMBER_CONDITIONS } from '../jobs/core/constants.js';
 import { mutateCluster } from '../jobs/core/clusters.js';
 import {
@@ -16,77 +16,13 @@ import {
 } from '../jobs/gateway/constants.js';
 import { v2Name } from '../jobs/gateway/convert.js';
 import type { ResourceClient } from '../kube/client.js';
-import { KUBESPHERE_NAMESPACE } from '../kubesphere/index.js';
 import { BackupKeyNotFound, type ResourceStore } from '../store/index.js';
-import { detectCoreUpgrade } from '../upgrade/checks.js';
 import type { VerificationFinding, VerificationReport } from '../verify/types.js';
 
-/** v3 objects that break a v4 cluster when left behind (see docs/fleet.md). */
-const LEFTOVER_WEBHOOKS = ['cluster.kubesphere.io'];
 const DONE: readonly string[] = ['Installed', 'Upgraded'];
 
 function report(cluster: string, findings: VerificationFinding[]): VerificationReport {
   return { cluster, ok: findings.every((f) => f.ok), checkedAt: new Date().toISOString(), findings };
-}
-
-/**
- * A cluster's upgrade on its observed state: the deployed ks-core release is v4, ks-apiserver has
- * rolled out, every InstallPlan on it is Installed, the known v3 leftovers are gone.
- */
-export async function verifyClusterState(kube: ResourceClient, cluster: string): Promise<VerificationReport> {
-  const findings: VerificationFinding[] = [];
-  const release = await lastDeployedRelease(kube, KUBESPHERE_NAMESPACE, 'ks-core');
-  const appVersion = release?.chart.metadata.appVersion ?? '';
-  const v4 = appVersion.startsWith('v4.');
-  findings.push({
-    check: 'ks-core-release',
-    ok: v4,
-    evidence: release
-      ? `deployed ks-core release r${release.version} is ${appVersion || 'of unknown version'}`
-      : 'no deployed ks-core release',
-    ...(v4 ? {} : { fix: 'upgrade ks-core to v4 with helm (the upgrade gate), then retry' }),
-  });
-  if (v4) {
-    const rollout = await detectCoreUpgrade(kube);
-    findings.push({
-      check: 'rollout/ks-apiserver',
-      ok: rollout.ok,
-      evidence: rollout.reason,
-      ...(rollout.ok
-        ? {}
-        : { fix: "check 'kubectl -n kubesphere-system rollout status deploy/ks-apiserver' and its pods" }),
-    });
-  }
-  for (const plan of await kube.listIfServed(InstallPlanResource)) {
-    const name = plan.metadata.name ?? '';
-    const state = plan.status?.state ?? '';
-    const ok = DONE.includes(state);
-    findings.push({
-      check: `installplan/${name}`,
-      ok,
-      evidence: `InstallPlan ${name} is ${state || 'not yet reported'}`,
-      ...(ok
-        ? {}
-        : { fix: `inspect 'kubectl get installplan ${name} -o yaml' and the extension's install job` }),
-    });
-  }
-  for (const [kind, rt] of [
-    ['ValidatingWebhookConfiguration', ValidatingWebhookConfigurationResource],
-    ['MutatingWebhookConfiguration', MutatingWebhookConfigurationResource],
-  ] as const) {
-    for (const name of LEFTOVER_WEBHOOKS) {
-      const left = await kube.tryGet(rt, name);
-      findings.push({
-        check: `leftover/${kind === 'ValidatingWebhookConfiguration' ? 'webhook' : 'mutating-webhook'}/${name}`,
-        ok: !left,
-        evidence: left ? `v3 ${kind} ${name} is still there` : `no ${kind} ${name}`,
-        ...(left
-          ? { fix: `delete it: kubectl delete ${kind.toLowerCase()} ${name} (it breaks v4 with x509 errors)` }
-          : {}),
-      });
-    }
-  }
-  return report(cluster, findings);
 }
 
 interface SchedulingStatus {
