@@ -110,7 +110,8 @@ describe('upgradeFleet through crashes and continue-as-new', () => {
       maxConcurrency: 1,
       failureBudget: { count: 0 },
       tuning: {
-        historyLimit: 120,
+        // Small enough that the three waves cross it whatever the gate's polling adds.
+        historyLimit: 60,
         verifyTimeoutMs: 60_000,
         verifyIntervalMs: 500,
         observeIntervalMs: 500,
