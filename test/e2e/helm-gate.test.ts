@@ -228,7 +228,7 @@ describe('gate helm', () => {
     try {
       const { handle } = await startUpgrade(client, input, taskQueue);
       const waiting = await waitForProgress(handle, (p) => p.awaiting?.phase === 'gate', 300_000);
-      assert.match(waiting.awaiting?.error ?? '', /not detected after 8s/);
+      assert.match(waiting.awaiting?.error ?? '', /not detected within 8s; last seen: /);
       assert.deepEqual(upgradeRevisions(await history(cluster)), ONE_UPGRADE);
       await handle.executeUpdate(resolveUpdate, {
         args: [{ action: 'abort', reason: 'v4 does not come up', by: 'test' }],
