@@ -470,8 +470,10 @@ export function fileLoaderProperties<T, E extends Error>(spec: FileLoaderSpec<T,
             text.includes(key.replace(/'/g, "''")),
         );
         const inBlock = /YAML text/.test(p.message);
-        // A list item's line shows its value; a problem about two keys is at the one it names.
-        const item = /\[\d+\]$/.test(p.path);
+        // A list item's line shows its value (and a key missing from an item is reported at the item's
+        // line, `- {}`); a problem about two keys is at the one it names.
+        const item =
+          /\[\d+\]$/.test(p.path) || (p.message.startsWith('missing') && /\[\d+\]\.[^.[]+$/.test(p.path));
         const lineKey = /^\s*(?:- )*["']?([^"':]+)["']?:/.exec(text)?.[1];
         const named = lineKey !== undefined && p.message.includes(lineKey);
         assert.ok(

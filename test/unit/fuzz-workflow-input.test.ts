@@ -34,11 +34,11 @@ const PHASES = ['prepare-upgrade', 'pre-upgrade', 'post-upgrade', 'dynamic-upgra
 /** Inputs the published schema allows (phases: a non-empty subsequence, in upgrade order). */
 const validInput = fromSchema(schema, {
   valuesAt: {
-    // The schema's pattern cannot say "at most 2^63-1 ns" (about 292 years); the validator can.
+    // The schema's pattern cannot say "at most 2^63-1 ns" (about 292 years), nor that a fraction of a
+    // nanosecond truncates to 0 as in Go (`0.5ns` is zero); the validator refuses both.
     '#/$defs/duration': fc.stringMatching(durationPattern).filter((d) => {
       try {
-        parseDuration(d);
-        return true;
+        return parseDuration(d) > 0;
       } catch {
         return false;
       }
@@ -179,7 +179,7 @@ describe('fuzz: workflow input', () => {
       [
         'overrides.jobs.core.priority',
         (i, v) =>
-          withKey(i, 'overrides', { jobs: { core: { priority: typeof v === 'number' ? v - 0.5 : v } } }),
+          withKey(i, 'overrides', { jobs: { core: { priority: typeof v === 'number' ? -1 - Math.abs(v) : v } } }),
       ],
       ['overrides.jobs.core.unknown', (i, v) => withKey(i, 'overrides', { jobs: { core: { unknown: v } } })],
       [
