@@ -179,7 +179,9 @@ describe('fuzz: workflow input', () => {
       [
         'overrides.jobs.core.priority',
         (i, v) =>
-          withKey(i, 'overrides', { jobs: { core: { priority: typeof v === 'number' ? -1 - Math.abs(v) : v } } }),
+          withKey(i, 'overrides', {
+            jobs: { core: { priority: typeof v === 'number' ? -1 - Math.abs(v) : v } },
+          }),
       ],
       ['overrides.jobs.core.unknown', (i, v) => withKey(i, 'overrides', { jobs: { core: { unknown: v } } })],
       [
