@@ -19,7 +19,7 @@ const workflowImports = {
     schema: [],
     messages: {
       denied:
-        "workflows/ may import values only from @temporalio/workflow, @temporalio/common and files inside workflows/; '{{source}}' is none of them. Use `import type`, or move a small pure module into workflows/lib/ (docs/workflow-changes.md).",
+        "workflows/ may import values only from @temporalio/workflow, @temporalio/common and files inside workflows/; '{{source}}' is none of them. Use `import type`, or move a small pure module into workflows/pure/ (docs/workflow-changes.md).",
     },
   },
   create(context) {

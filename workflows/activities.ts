@@ -16,7 +16,7 @@ import type { VerificationReport } from '../src/verify/types.js';
 import type { CheckResult } from '../src/upgrade/checks.js';
 import type { Phase } from '../src/jobs/types.js';
 import type { PlannedJobSteps, UpgradePlan } from '../src/upgrade/plan.js';
-import { tuningMs, type UpgradeClusterInput } from './lib/input.js';
+import { tuningMs, type UpgradeClusterInput } from './pure/input.js';
 import { GATE_TIMEOUT } from './messages.js';
 
 /** A failed activity as the operator reads it. */

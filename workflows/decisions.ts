@@ -4,7 +4,7 @@
 // await, as the Temporal samples' message-passing workflows do.
 import { ApplicationFailure, condition, log, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Phase } from '../src/jobs/types.js';
-import { tuningMs, type UpgradeClusterInput } from './lib/input.js';
+import { tuningMs, type UpgradeClusterInput } from './pure/input.js';
 import {
   resolveSignal,
   resolveUpdate,

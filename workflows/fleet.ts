@@ -31,9 +31,9 @@ import {
   gatewayWorkflowId,
   validateFleetInput,
   type FleetInput,
-} from './lib/fleet-input.js';
+} from './pure/fleet-input.js';
 import type { Observation } from '../src/fleet/observe.js';
-import { upgradeWorkflowId, type UpgradeClusterInput } from './lib/input.js';
+import { upgradeWorkflowId, type UpgradeClusterInput } from './pure/input.js';
 import type { VerificationFinding, VerificationReport } from '../src/verify/types.js';
 import {
   approveWaveUpdate,

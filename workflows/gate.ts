@@ -7,7 +7,7 @@ import { condition, isCancellation, setHandler, workflowInfo } from '@temporalio
 import type { GateMode } from '../src/config/types.js';
 import { CONTROL_ATTEMPTS, problemOf, type UpgradeSteps } from './activities.js';
 import { AbortRequested, type Decisions } from './decisions.js';
-import { tuningMs, type UpgradeClusterInput } from './lib/input.js';
+import { tuningMs, type UpgradeClusterInput } from './pure/input.js';
 import { GATE_TIMEOUT, coreUpgradedSignal } from './messages.js';
 import { now, type UpgradeState } from './state.js';
 

@@ -5,9 +5,9 @@ import type { Phase } from '../src/jobs/types.js';
 import type { PlannedJobSteps, UpgradePlan } from '../src/upgrade/plan.js';
 import { CONTROL_ATTEMPTS, problemOf, type UpgradeSteps } from './activities.js';
 import { AbortRequested, type Decisions, type Fallback } from './decisions.js';
-import type { UpgradeClusterInput } from './lib/input.js';
-import { preflightFailure, preflightMarkdown } from './lib/preflight-report.js';
-import { verificationFailure } from './lib/verification-report.js';
+import type { UpgradeClusterInput } from './pure/input.js';
+import { preflightFailure, preflightMarkdown } from './pure/preflight-report.js';
+import { verificationFailure } from './pure/verification-report.js';
 import { now, type UpgradeState } from './state.js';
 
 const FORWARD: Fallback = { policy: 'abort', timeout: 'abort', resume: 'Running' };

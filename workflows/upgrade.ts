@@ -13,11 +13,11 @@ import type { UpgradePlan } from '../src/upgrade/plan.js';
 import { UpgradeSteps } from './activities.js';
 import { AbortRequested, Decisions } from './decisions.js';
 import { Gate } from './gate.js';
-import { DEFAULT_PHASES, validateUpgradeInput, type UpgradeClusterInput } from './lib/input.js';
+import { DEFAULT_PHASES, validateUpgradeInput, type UpgradeClusterInput } from './pure/input.js';
 import type { Decision, UpgradeResult } from './messages.js';
 import { Rollback, type RollbackOutcome } from './rollback.js';
 import { now, UpgradeState } from './state.js';
-import { verificationMarkdown } from './lib/verification-report.js';
+import { verificationMarkdown } from './pure/verification-report.js';
 import { ForwardSteps } from './steps.js';
 
 /** The upgrade of one cluster: plan, phases and their jobs in order, the gate, operator decisions. */

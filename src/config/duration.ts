@@ -1,9 +1,9 @@
-import { DURATION_PATTERN, DurationSyntaxError, parseGoDuration } from '../../workflows/lib/duration.js';
+import { DURATION_PATTERN, DurationSyntaxError, parseGoDuration } from '../../workflows/pure/duration.js';
 import { ValidationError } from '../errors.js';
 
 // Go's time.ParseDuration / Duration.String, because the config format is the original tool's
 // and operators copy values (`30m`, `1h30m`, `300ms`) from its docs and Helm values. The parser is
-// the workflow's own (workflows/lib/duration.ts, pure), so config and workflow input agree.
+// the workflow's own (workflows/pure/duration.ts, pure), so config and workflow input agree.
 
 export { DURATION_PATTERN };
 

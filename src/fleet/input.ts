@@ -1,2 +1,2 @@
-// The fleet input lives with the workflow code that validates it (workflows/lib: pure, replay-safe).
-export * from '../../workflows/lib/fleet-input.js';
+// The fleet input lives with the workflow code that validates it (workflows/pure: pure, replay-safe).
+export * from '../../workflows/pure/fleet-input.js';

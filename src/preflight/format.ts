@@ -1,3 +1,3 @@
 // The preflight report's text and markdown live with the workflow, which renders them
-// (workflows/lib/preflight-report.ts); re-exported for the CLI and the library.
-export * from '../../workflows/lib/preflight-report.js';
+// (workflows/pure/preflight-report.ts); re-exported for the CLI and the library.
+export * from '../../workflows/pure/preflight-report.js';

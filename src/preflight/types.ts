@@ -1,6 +1,6 @@
 // The contract of preflight: read-only checks run before anything changes (first step of
 // `upgradeCluster`, of `ks-upgrade plan`, and of each cluster in a fleet plan).
-import { PREFLIGHT_CHECKS } from '../../workflows/lib/checks.js';
+import { PREFLIGHT_CHECKS } from '../../workflows/pure/checks.js';
 
 /** One named preflight check and its outcome. */
 export interface PreflightCheckResult {

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { beforeEach, describe, it } from 'node:test';
 import type { WorkflowUpdateFailedError } from '@temporalio/client';
 import { coreUpgradedSignal, progressQuery, resolveSignal, resolveUpdate } from '../../workflows/messages.js';
-import { MAX_INPUT_DEPTH } from '../../workflows/lib/input.js';
+import { MAX_INPUT_DEPTH } from '../../workflows/pure/input.js';
 import { UpgradeClusterKey, UpgradeStatusKey } from '../../workflows/search-attributes.js';
 import {
   FakeCluster,

@@ -1,7 +1,7 @@
 // The fleet's state: what it carries over continue-as-new, and the pure rules over it (failure
 // budget, status, progress). No Temporal API here, so it is unit-tested directly.
-import type { FleetCluster, FleetInput } from '../lib/fleet-input.js';
-import { allowedFailures } from '../lib/fleet-input.js';
+import type { FleetCluster, FleetInput } from '../pure/fleet-input.js';
+import { allowedFailures } from '../pure/fleet-input.js';
 import type {
   Approval,
   ClusterProgress,
