@@ -4,6 +4,7 @@
 // naming known clusters once, windows that open, contexts that exist — live in load.ts.
 import { DURATION_PATTERN } from '../config/duration.js';
 import type { JsonSchema } from '../config/schema.js';
+import { GATES } from '../upgrade/input.js';
 import { MAX_CONCURRENCY, WEEKDAYS } from './input.js';
 
 const str = (description: string, extra: JsonSchema = {}): JsonSchema => ({
@@ -55,7 +56,7 @@ const overrides: JsonSchema = {
     upgrade: {
       type: 'object',
       additionalProperties: false,
-      properties: { gate: { type: 'string', enum: ['signal', 'detect', 'none'], description: 'Gate mode.' } },
+      properties: { gate: { type: 'string', enum: [...GATES], description: 'Gate mode.' } },
     },
   },
 };
@@ -75,7 +76,7 @@ const settings: Record<string, JsonSchema> = {
   },
   gate: {
     type: 'string',
-    enum: ['signal', 'detect', 'none'],
+    enum: [...GATES],
     description: 'Gate between pre- and post-upgrade of each cluster (see docs/workflow-input.md).',
   },
   failurePolicy: {

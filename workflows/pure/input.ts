@@ -97,7 +97,8 @@ const FORWARD_PHASES: readonly Phase[] = [
   'post-upgrade',
   'dynamic-upgrade',
 ];
-const GATES: readonly GateMode[] = ['signal', 'detect', 'helm', 'none'];
+/** Every gate mode, in the order the docs list them (docs/workflow-input.md). */
+export const GATES: readonly GateMode[] = ['signal', 'detect', 'helm', 'none'];
 const TUNING_FIELDS: readonly string[] = [
   'heartbeatTimeout',
   'gateTimeout',
