@@ -6,7 +6,10 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Client } from '@temporalio/client';
 import proto from '@temporalio/proto';
+import { Worker, type NativeConnection } from '@temporalio/worker';
 import * as yaml from 'js-yaml';
 import {
   JobRegistry,
@@ -20,7 +23,7 @@ import {
 import { createResourceStore } from '../../src/store/index.js';
 import { startUpgrade } from '../../src/temporal/client.js';
 import type { EphemeralCluster } from '../helpers/cluster.js';
-import { uniqueName } from '../helpers/env.js';
+import { devEnv, uniqueName } from '../helpers/env.js';
 import { configWithJobs } from '../helpers/jobs.js';
 import { DEMO_SKIP_CHECKS, startWorker, temporalClients } from '../helpers/upgrade.js';
 import type { Row } from './harness.js';
@@ -41,6 +44,71 @@ function noopFactory(name: string): JobFactory {
 
 const ms = (t: { seconds?: unknown; nanos?: number | null } | null | undefined): number =>
   Number(t?.seconds ?? 0) * 1000 + (t?.nanos ?? 0) / 1e6;
+
+interface Split {
+  /** From the previous such activity's completion (or this one's scheduling) to this one's. */
+  perActivity: number[];
+  /**
+   * Where the time goes: deciding the next step (workflow task), waiting for a worker to pick the
+   * activity up, and running it plus reporting the result.
+   */
+  parts: { decide: number[]; dispatch: number[]; run: number[] };
+}
+
+/** Per-activity times of the activities of one type, from a workflow history. */
+function splitHistory(history: proto.temporal.api.history.v1.IHistory, activityType: string): Split {
+  const out: Split = { perActivity: [], parts: { decide: [], dispatch: [], run: [] } };
+  const scheduled = new Map<string, { type: string; at: number }>();
+  const started = new Map<string, number>();
+  let previousEnd: number | undefined;
+  for (const e of history.events ?? []) {
+    if (e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED) {
+      scheduled.set(String(e.eventId), {
+        type: e.activityTaskScheduledEventAttributes?.activityType?.name ?? '',
+        at: ms(e.eventTime),
+      });
+    } else if (e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED) {
+      started.set(String(e.activityTaskStartedEventAttributes?.scheduledEventId), ms(e.eventTime));
+    } else if (e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED) {
+      const id = String(e.activityTaskCompletedEventAttributes?.scheduledEventId);
+      const s = scheduled.get(id);
+      if (s?.type !== activityType) continue;
+      const end = ms(e.eventTime);
+      const start = started.get(id) ?? s.at;
+      out.parts.decide.push(s.at - (previousEnd ?? s.at));
+      out.parts.dispatch.push(start - s.at);
+      out.parts.run.push(end - start);
+      out.perActivity.push(end - (previousEnd ?? s.at));
+      previousEnd = end;
+    }
+  }
+  return out;
+}
+
+/**
+ * What the platform alone costs per activity on this server: a bare workflow that runs `n` no-op
+ * activities one after another (test/bench/bare-chain-workflow.ts, default data converter), on a
+ * worker of its own in this process. Our overhead is what `upgradeCluster` adds on top of it.
+ */
+async function bareTemporal(native: NativeConnection, client: Client, n: number): Promise<number[]> {
+  const taskQueue = uniqueName('bare');
+  const worker = await Worker.create({
+    connection: native,
+    namespace: devEnv().temporalNamespace,
+    taskQueue,
+    workflowsPath: fileURLToPath(new URL('./bare-chain-workflow.ts', import.meta.url)),
+    activities: { noop: () => Promise.resolve() },
+  });
+  const run = worker.run();
+  try {
+    const handle = await client.workflow.start('bareChain', { taskQueue, workflowId: taskQueue, args: [n] });
+    await handle.result();
+    return splitHistory(await handle.fetchHistory(), 'noop').perActivity;
+  } finally {
+    worker.shutdown();
+    await run;
+  }
+}
 
 export async function benchOrchestration(cluster: EphemeralCluster, jobs: number): Promise<Row> {
   const names = Array.from({ length: jobs }, (_, i) => `noop-${String(i).padStart(2, '0')}`);
@@ -84,7 +152,8 @@ export async function benchOrchestration(cluster: EphemeralCluster, jobs: number
     const { client, connection, native } = await temporalClients();
     const { worker, run, taskQueue } = await startWorker(native, registry);
     let perActivity: number[] = [];
-    const parts = { decide: [] as number[], dispatch: [] as number[], run: [] as number[] };
+    const parts: Split['parts'] = { decide: [], dispatch: [], run: [] };
+    let bare: number[] = [];
     let wallMs = 0;
     try {
       const t0 = Date.now();
@@ -104,33 +173,10 @@ export async function benchOrchestration(cluster: EphemeralCluster, jobs: number
       // result() rejects unless the upgrade succeeded.
       await handle.result();
       wallMs = Date.now() - t0;
-      const history = await handle.fetchHistory();
-      const scheduled = new Map<string, { type: string; at: number }>();
-      const started = new Map<string, number>();
-      let previousEnd: number | undefined;
-      for (const e of history.events ?? []) {
-        if (e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED) {
-          scheduled.set(String(e.eventId), {
-            type: e.activityTaskScheduledEventAttributes?.activityType?.name ?? '',
-            at: ms(e.eventTime),
-          });
-        } else if (e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED) {
-          started.set(String(e.activityTaskStartedEventAttributes?.scheduledEventId), ms(e.eventTime));
-        } else if (e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED) {
-          const id = String(e.activityTaskCompletedEventAttributes?.scheduledEventId);
-          const s = scheduled.get(id);
-          if (s?.type !== 'runJobPhase') continue;
-          const end = ms(e.eventTime);
-          // Where the time goes: deciding the next step (workflow task), waiting for a worker to
-          // pick the activity up, and running it plus reporting the result.
-          const start = started.get(id) ?? s.at;
-          parts.decide.push(s.at - (previousEnd ?? s.at));
-          parts.dispatch.push(start - s.at);
-          parts.run.push(end - start);
-          perActivity.push(end - (previousEnd ?? s.at));
-          previousEnd = end;
-        }
-      }
+      const split = splitHistory(await handle.fetchHistory(), 'runJobPhase');
+      perActivity = split.perActivity;
+      Object.assign(parts, split.parts);
+      bare = await bareTemporal(native, client, jobs * PHASES.length);
     } finally {
       worker.shutdown();
       await run;
@@ -146,6 +192,7 @@ export async function benchOrchestration(cluster: EphemeralCluster, jobs: number
     perActivity = perActivity.map((x) => x - inMedian);
     const med = median(perActivity);
     const p95 = percentile(perActivity, 95);
+    const bareMedian = median(bare);
     return {
       id: 'orchestration',
       workload: `orchestration overhead, ${jobs} no-op jobs × ${PHASES.length} phases`,
@@ -155,7 +202,7 @@ export async function benchOrchestration(cluster: EphemeralCluster, jobs: number
         unit: 'ms',
       },
       ours: {
-        label: `through Temporal, overhead per activity (median; p95 ${p95.toFixed(1)} ms; workflow wall ${(wallMs / 1000).toFixed(1)} s)`,
+        label: `through Temporal, overhead per activity (median; p95 ${p95.toFixed(1)} ms; workflow wall ${(wallMs / 1000).toFixed(1)} s; a bare Temporal workflow of no-op activities on the same server: ${bareMedian.toFixed(1)} ms, so ours adds ${(med - bareMedian).toFixed(1)} ms)`,
         value: med,
         unit: 'ms',
       },
@@ -174,6 +221,8 @@ export async function benchOrchestration(cluster: EphemeralCluster, jobs: number
         wallMs,
         activities: perActivity.length,
         inProcessP95: percentile(inProcess, 95),
+        bareTemporal: { medianMs: bareMedian, p95Ms: percentile(bare, 95), activities: bare.length },
+        ourOwnMs: med - bareMedian,
       },
     };
   } finally {
