@@ -14,12 +14,12 @@ import {
 import * as v3 from '../../api/v3/index.js';
 import * as v4 from '../../api/v4/index.js';
 import { NoKindError, NotFoundError } from '../../kube/errors.js';
-import { apiVersionOf, type KubeList, type OwnerReference } from '../../kube/types.js';
+import { apiVersionOf, type OwnerReference } from '../../kube/types.js';
 import { clusterRole } from '../../kubesphere/index.js';
 import { deepEqual } from '../../util/object.js';
 import type { JobContext } from '../types.js';
 import { forCreate } from '../helpers.js';
-import { loadBackup } from '../patterns.js';
+import { loadGrowingList, loadGrowingRecord } from './backup.js';
 import { mutateCluster, restoreCluster } from './clusters.js';
 import {
   CORE_KEYS,
@@ -71,7 +71,7 @@ export async function rollbackCore(ctx: JobContext): Promise<void> {
 
 /** Puts back the placement of templates pre-upgrade placed on the host (single cluster only). */
 async function restorePlacements(ctx: JobContext): Promise<void> {
-  const record = await loadBackup<Record<string, PlacementRecord>>(ctx, CORE_KEYS.placements);
+  const record = await loadGrowingRecord<PlacementRecord>(ctx, CORE_KEYS.placements);
   if (!record) return;
   let restored = 0;
   for (const [name, { previous, value }] of Object.entries(record)) {
@@ -98,7 +98,7 @@ async function restorePlacements(ctx: JobContext): Promise<void> {
 
 /** Takes back the recorded marks of the given kinds. */
 async function revertMarks(ctx: JobContext, kinds: MarkedKind[]): Promise<void> {
-  const record = await loadBackup<Record<string, MarkRecord>>(ctx, CORE_KEYS.marks);
+  const record = await loadGrowingRecord<MarkRecord>(ctx, CORE_KEYS.marks);
   if (!record) return;
   const outcomes: Record<string, number> = {};
   for (const mark of Object.values(record)) {
@@ -116,10 +116,10 @@ async function revertMarks(ctx: JobContext, kinds: MarkedKind[]): Promise<void> 
 
 /** Re-creates ks-installer from the kubesphere-system backup, with its replica count from before. */
 async function restoreKsInstaller(ctx: JobContext): Promise<void> {
-  const backup = await loadBackup<KubeList<Deployment>>(ctx, CORE_KEYS.kubesphereSystemDeployments);
+  const backup = await loadGrowingList<Deployment>(ctx, CORE_KEYS.kubesphereSystemDeployments);
   const original = backup?.items.find((d) => d.metadata.name === KS_INSTALLER);
   if (!original) return;
-  const replicas = await loadBackup<Record<string, number>>(ctx, CORE_KEYS.replicas);
+  const replicas = await loadGrowingRecord<number>(ctx, CORE_KEYS.replicas);
   const obj = forCreate(original);
   const want = replicas?.[KS_INSTALLER];
   if (want !== undefined) obj.spec = { ...obj.spec, replicas: want };
@@ -129,7 +129,7 @@ async function restoreKsInstaller(ctx: JobContext): Promise<void> {
 
 /** Restores the host kubeconfig and removes the member marks, from the ClusterList backup. */
 async function restoreClusters(ctx: JobContext): Promise<void> {
-  const backup = await loadBackup<KubeList<v3.Cluster>>(ctx, CORE_KEYS.clusters);
+  const backup = await loadGrowingList<v3.Cluster>(ctx, CORE_KEYS.clusters);
   if (!backup) return;
   let restored = 0;
   for (const original of backup.items) {
@@ -159,7 +159,7 @@ async function restoreMemberSystemWorkspace(ctx: JobContext): Promise<void> {
     return;
   }
   if (!member) return;
-  const backup = await loadBackup<KubeList<v3.WorkspaceTemplate>>(ctx, CORE_KEYS.workspaceTemplates);
+  const backup = await loadGrowingList<v3.WorkspaceTemplate>(ctx, CORE_KEYS.workspaceTemplates);
   const original = backup?.items.find((t) => t.metadata.name === SYSTEM_WORKSPACE);
   if (!original) return;
   for (const rt of [v3.WorkspaceTemplateResource, v4.WorkspaceTemplateResource]) {
@@ -197,7 +197,7 @@ export function restoredOwnerReferences(
 }
 
 async function restoreOwnerReferences(ctx: JobContext): Promise<void> {
-  const record = await loadBackup<OwnerReferenceRecord>(ctx, CORE_KEYS.ownerReferences);
+  const record = await loadGrowingRecord<OwnerReferenceRecord[string]>(ctx, CORE_KEYS.ownerReferences);
   if (!record) return;
   let restored = 0;
   for (const [name, original] of Object.entries(record)) {
@@ -221,7 +221,7 @@ async function restoreOwnerReferences(ctx: JobContext): Promise<void> {
  * starts on its own.
  */
 async function scaleUpControlPlane(ctx: JobContext): Promise<void> {
-  const record = await loadBackup<Record<string, number>>(ctx, CORE_KEYS.replicas);
+  const record = await loadGrowingRecord<number>(ctx, CORE_KEYS.replicas);
   if (!record) return;
   const scaled: string[] = [];
   for (const [name, replicas] of Object.entries(record)) {
@@ -240,7 +240,7 @@ async function scaleUpControlPlane(ctx: JobContext): Promise<void> {
 /** Re-creates every backed-up KubeSphere webhook configuration (validating and mutating) that is missing. */
 async function restoreWebhooks(ctx: JobContext): Promise<void> {
   for (const kind of WEBHOOK_KINDS) {
-    const backup = await loadBackup<KubeList<WebhookConfiguration>>(ctx, kind.key);
+    const backup = await loadGrowingList<WebhookConfiguration>(ctx, kind.key);
     let created = 0;
     for (const item of backup?.items ?? []) {
       if ((await ctx.v3.createIfAbsent(kind.rt, forCreate(item))).created) created++;
