@@ -12,6 +12,24 @@ export class KsUpgradeError extends Error {
   }
 }
 
+/** A server that did not answer, and how to ask it once whether it answers again (never throws). */
+export interface Outage {
+  /** The server, in words: `the API server https://…`, `S3 at http://…`. */
+  server: string;
+  probe(): Promise<boolean>;
+}
+
+/** The {@link Outage} an error (or one of its causes) carries, if any. */
+export function outageOf(err: unknown): Outage | undefined {
+  const seen = new Set<unknown>();
+  for (let e: unknown = err; e instanceof Error && !seen.has(e); e = e.cause) {
+    seen.add(e);
+    const o = (e as { outage?: Outage }).outage;
+    if (o) return o;
+  }
+  return undefined;
+}
+
 /** Input the operator must fix (config, workflow input, CLI flags). Retrying cannot help. */
 export class ValidationError extends KsUpgradeError {}
 

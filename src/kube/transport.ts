@@ -1,7 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { KsUpgradeError } from '../errors.js';
+import { KsUpgradeError, type Outage } from '../errors.js';
 import { sleep } from '../util/concurrency.js';
 
 /** One HTTP request to the API server; `path` starts with `/api` or `/apis`. */
@@ -13,6 +13,11 @@ export interface KubeRequest {
   body?: unknown;
   contentType?: string;
   signal?: AbortSignal;
+  /**
+   * The request changes nothing, so it may be sent again after a network error or a 5xx: GETs,
+   * and POSTs that only ask (SelfSubjectAccessReview, TokenReview). Default: GET only.
+   */
+  idempotent?: boolean;
 }
 
 export interface KubeResponse {
@@ -22,8 +27,14 @@ export interface KubeResponse {
   text: string;
 }
 
+/** Server errors an idempotent request is sent again after (with Retry-After, or 1 s). */
+const RETRYABLE_STATUS = new Set([500, 502, 503, 504]);
+
 /** The API server could not be reached or did not answer (network level, no HTTP status). */
-export class KubeUnreachableError extends KsUpgradeError {}
+export class KubeUnreachableError extends KsUpgradeError {
+  /** The API server, and a `/readyz` probe of it (see waitOutOutage). */
+  outage: Outage | undefined;
+}
 
 /** Options of the shared connection pool. */
 export interface TransportOptions {
@@ -115,13 +126,24 @@ export class KubeTransport {
     return this.authHeaders;
   }
 
+  /** One `GET /readyz` without retries: does the API server answer and say it is ready? */
+  async ready(): Promise<boolean> {
+    try {
+      const res = await this.send({ method: 'GET', path: '/readyz' }, await this.auth(false));
+      return res.status === 200;
+    } catch {
+      return false;
+    }
+  }
+
   /**
    * Sends the request. Network failures of reads are retried a few times (a kept-alive socket can
    * be closed by the server between requests); writes are not, because the server may have applied
    * them — the callers' conflict/exists checks make a retry at their level safe instead.
    */
   async request(req: KubeRequest): Promise<KubeResponse> {
-    const maxNetworkAttempts = req.method === 'GET' ? 4 : 1;
+    const idempotent = req.idempotent ?? req.method === 'GET';
+    const maxNetworkAttempts = idempotent ? 4 : 1;
     let networkFailures = 0;
     let throttled = 0;
     let authRefreshed = false;
@@ -138,10 +160,12 @@ export class KubeTransport {
           continue;
         }
         const msg = err instanceof Error ? err.message : String(err);
-        throw new KubeUnreachableError(`${req.method} ${this.server}${req.path}: ${msg}`, {
+        const unreachable = new KubeUnreachableError(`${req.method} ${this.server}${req.path}: ${msg}`, {
           hint: 'check that the API server is reachable and the kubeconfig points at it',
           cause: err,
         });
+        unreachable.outage = { server: `the API server ${this.server}`, probe: () => this.ready() };
+        throw unreachable;
       }
       // A rotated token: ask the kubeconfig once more before giving up.
       if (res.status === 401 && !authRefreshed) {
@@ -149,8 +173,9 @@ export class KubeTransport {
         await this.auth(true);
         continue;
       }
-      // 429 means the server did not process the request, so even a write can be resent.
-      if ((res.status === 429 || (res.status === 503 && req.method === 'GET')) && throttled < 5) {
+      // 429 means the server did not process the request, so even a write can be resent; a 5xx
+      // (etcd leader change, a restarting aggregated API) only a request that changes nothing.
+      if ((res.status === 429 || (RETRYABLE_STATUS.has(res.status) && idempotent)) && throttled < 5) {
         throttled++;
         const retryAfter = Number(res.headers['retry-after'] ?? '1');
         await sleep(Math.min(Number.isFinite(retryAfter) ? retryAfter : 1, 10) * 1000, req.signal);

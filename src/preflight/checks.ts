@@ -285,6 +285,8 @@ export function permissionsOf(rules: readonly { job: string; rule: AccessRule }[
 async function allowed(client: ResourceClient, p: Permission, signal?: AbortSignal): Promise<boolean> {
   const res = await client.transport.request({
     method: 'POST',
+    // A question, not a write: safe to ask again after a reset or a 5xx.
+    idempotent: true,
     path: '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews',
     body: {
       apiVersion: 'authorization.k8s.io/v1',

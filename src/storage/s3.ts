@@ -17,7 +17,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { load as loadYaml } from 'js-yaml';
 import type { S3StorageConfig } from '../config/types.js';
-import { KsUpgradeError, ValidationError } from '../errors.js';
+import { KsUpgradeError, ValidationError, type Outage } from '../errors.js';
 import {
   KeyConflictError,
   StorageKeyNotFound,
@@ -446,6 +446,24 @@ export class S3Storage implements Storage {
     return this.#creatingBucket;
   }
 
+  /** Marks a network-level failure as an outage that a step may wait out (a one-key list probe). */
+  private withOutage(err: StorageUnavailableError): StorageUnavailableError {
+    const server = `S3 at ${this.endpoint ? displayEndpoint(this.endpoint) : 'the AWS default endpoint'}`;
+    Object.assign(err, {
+      outage: {
+        server,
+        probe: () =>
+          this.client
+            .send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix, MaxKeys: 1 }))
+            .then(
+              () => true,
+              () => false,
+            ),
+      } satisfies Outage,
+    });
+    return err;
+  }
+
   private async probeBucket(key: string): Promise<void> {
     await this.call('check', key, () =>
       this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix, MaxKeys: 1 })),
@@ -561,19 +579,23 @@ export class S3Storage implements Storage {
     }
     const code = err instanceof Error && 'code' in err ? String(err.code) : '';
     if (name === 'TimeoutError') {
-      return new StorageUnavailableError(
-        `S3 did not answer: ${action} ${what} timed out (${S3_MAX_ATTEMPTS} attempts, ${this.requestTimeoutMs / 1000} s without an answer each)`,
-        {
-          hint: `check that the S3 server at ${this.endpoint ? displayEndpoint(this.endpoint) : 'the AWS default endpoint'} is up and not overloaded, and the network path to it; the step is retried`,
-          cause: err,
-        },
+      return this.withOutage(
+        new StorageUnavailableError(
+          `S3 did not answer: ${action} ${what} timed out (${S3_MAX_ATTEMPTS} attempts, ${this.requestTimeoutMs / 1000} s without an answer each)`,
+          {
+            hint: `check that the S3 server at ${this.endpoint ? displayEndpoint(this.endpoint) : 'the AWS default endpoint'} is up and not overloaded, and the network path to it; the step is retried`,
+            cause: err,
+          },
+        ),
       );
     }
     if (NETWORK_ERRORS.has(code) || name === 'RequestTimeout') {
-      return new StorageUnavailableError(`cannot reach S3 to ${action} ${what}: ${code || name}`, {
-        hint: `check storage.s3.endpoint (${this.endpoint ? displayEndpoint(this.endpoint) : 'AWS default'}), disableSSL and the network path`,
-        cause: err,
-      });
+      return this.withOutage(
+        new StorageUnavailableError(`cannot reach S3 to ${action} ${what}: ${code || name}`, {
+          hint: `check storage.s3.endpoint (${this.endpoint ? displayEndpoint(this.endpoint) : 'AWS default'}), disableSSL and the network path`,
+          cause: err,
+        }),
+      );
     }
     const message = err instanceof Error ? err.message : String(err);
     return new KsUpgradeError(

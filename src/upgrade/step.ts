@@ -5,6 +5,7 @@ import { createJobContext } from '../jobs/context.js';
 import { defaultRegistry, type JobRegistry } from '../jobs/registry.js';
 import { runJobPhase, type JobPhaseResult } from '../jobs/runner.js';
 import type { JobProgress, Logger, Phase } from '../jobs/types.js';
+import { waitOutOutage } from '../kube/outage.js';
 import { checkClusterBindingOnce } from './cluster-identity.js';
 import type { UpgradeClusterInput } from './input.js';
 import { loadUpgradeConfig } from './plan.js';
@@ -20,6 +21,11 @@ export interface StepEnvironment {
    */
   heartbeatTimeoutMs?: number;
   signal?: AbortSignal;
+  /**
+   * How long a step that failed because an API server did not answer waits for it to answer again
+   * before it reports the failure (default 5 minutes; 0: not at all).
+   */
+  outageWaitMs?: number;
 }
 
 export interface StepResult extends JobPhaseResult {
@@ -32,6 +38,32 @@ export interface StepResult extends JobPhaseResult {
  * retries gets the fix, without restarting the upgrade.
  */
 export async function executeJobPhase(
+  input: UpgradeClusterInput,
+  jobName: string,
+  phase: Phase,
+  env: StepEnvironment,
+): Promise<StepResult> {
+  try {
+    return await executeJobPhaseOnce(input, jobName, phase, env);
+  } catch (err) {
+    // A server (API server, S3) that did not answer: fail only once it answers again (bounded), so the retry
+    // does not run into the same outage.
+    if (env.outageWaitMs !== 0) {
+      await waitOutOutage(
+        err,
+        {
+          logger: env.logger,
+          ...(env.heartbeat ? { heartbeat: env.heartbeat } : {}),
+          ...(env.signal ? { signal: env.signal } : {}),
+        },
+        env.outageWaitMs,
+      );
+    }
+    throw err;
+  }
+}
+
+async function executeJobPhaseOnce(
   input: UpgradeClusterInput,
   jobName: string,
   phase: Phase,
