@@ -9,7 +9,7 @@ import { CustomResourceDefinitionResource } from '../api/core.js';
 import { crdExists, waitForCrdEstablished } from '../kube/crd.js';
 import { NoKindError } from '../kube/errors.js';
 import type { KubeObject, ResourceType } from '../kube/types.js';
-import { BackupKeyNotFound } from '../store/index.js';
+import { BackupKeyNotFound, BackupRecordedAbsent } from '../store/index.js';
 import { backupOnce, loadBackup, recordAbsent } from './patterns.js';
 import { WaitTimeoutError, notYet, waitFor } from '../util/wait.js';
 import type { JobContext } from './types.js';
@@ -201,12 +201,15 @@ export interface BackedUpKind {
  * Backs up, once each, the CRD of every kind and the list of its objects (as the original's
  * `<Kind>List`, empty when there are none) — what {@link restoreKinds} and post-upgrade's
  * re-creation need. A kind whose CRD does not exist gets absent records for both keys.
- * `sensitive` marks a list whose objects hold credentials.
+ * `sensitive` marks a list whose objects hold credentials (asked of every page: true for one
+ * page marks the list). The list is read and written one page at a time
+ * (`store.saveListOnce`): the same bytes as `saveOnce` of {@link asList}, in memory
+ * bounded by a page whatever the number of objects.
  */
 export async function backupKinds(
   ctx: JobContext,
   kinds: readonly BackedUpKind[],
-  sensitive: (items: KubeObject[]) => boolean = () => false,
+  sensitive: (items: readonly KubeObject[]) => boolean = () => false,
 ): Promise<void> {
   for (const k of kinds) {
     const absent = `CRD ${k.crd} not found`;
@@ -220,10 +223,21 @@ export async function backupKinds(
       await recordAbsent(ctx, k.key, absent);
       continue;
     }
-    const items = await ctx.kube.listIfServed(k.rt);
-    const list = asList(`${k.rt.group}/${k.rt.version}`, k.rt.kind, items);
-    const saved = await backupOnce(ctx, k.key, () => Promise.resolve(list), { sensitive: sensitive(items) });
-    ctx.logger.info(`${k.rt.kind}s backed up under ${k.key}: ${saved?.items?.length ?? 0}`);
+    const head = asList(`${k.rt.group}/${k.rt.version}`, k.rt.kind, []);
+    try {
+      const saved = await ctx.store.saveListOnce(k.key, head, ctx.kube.listPagesIfServed(k.rt), {
+        sensitive,
+      });
+      ctx.logger.info(
+        saved.items !== undefined
+          ? `${k.rt.kind}s backed up under ${k.key}: ${saved.items}`
+          : `${k.rt.kind}s already backed up under ${k.key} (at ${saved.info.createdAt}): kept`,
+      );
+    } catch (err) {
+      // Recorded absent by an earlier run: that record of the pre-change state wins.
+      if (!(err instanceof BackupRecordedAbsent)) throw err;
+      ctx.logger.info(`${k.rt.kind}s under ${k.key}: recorded as absent by an earlier run, kept`);
+    }
   }
 }
 

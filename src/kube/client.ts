@@ -110,16 +110,51 @@ export class ResourceClient {
   }
 
   /**
-   * Every matching object, fetched page by page with limit/continue and yielded as it arrives:
-   * memory stays bounded by one page, however many objects there are.
+   * Every matching object, one page (limit/continue, `pageSize` objects) at a time: memory stays
+   * bounded by one page, however many objects there are.
    */
-  async *list<T extends KubeObject>(rt: ResourceType<T>, options: ListOptions = {}): AsyncGenerator<T> {
+  async *listPages<T extends KubeObject>(
+    rt: ResourceType<T>,
+    options: ListOptions = {},
+  ): AsyncGenerator<T[]> {
     let continueToken: string | undefined;
     do {
       const page = await this.listPage(rt, { ...options, continueToken });
-      yield* page.items;
+      yield page.items;
       continueToken = page.metadata.continue || undefined;
     } while (continueToken);
+  }
+
+  /**
+   * {@link listPages}, but a resource type that is not served lists nothing (as
+   * {@link listIfServed}). Only the first page can tell that: a kind that stops being served
+   * after it (its CRD deleted mid-list) throws {@link NoKindError}.
+   */
+  async *listPagesIfServed<T extends KubeObject>(
+    rt: ResourceType<T>,
+    options: ListOptions = {},
+  ): AsyncGenerator<T[]> {
+    const pages = this.listPages(rt, options);
+    let first: IteratorResult<T[]>;
+    try {
+      first = await pages.next();
+    } catch (err) {
+      if (err instanceof NoKindError) return;
+      throw err;
+    }
+    if (first.done) return;
+    try {
+      yield first.value;
+      yield* pages;
+    } finally {
+      // A consumer that stops after the first page ends the inner generator too.
+      await pages.return(undefined);
+    }
+  }
+
+  /** Every matching object, yielded as its page arrives (memory bounded by one page). */
+  async *list<T extends KubeObject>(rt: ResourceType<T>, options: ListOptions = {}): AsyncGenerator<T> {
+    for await (const page of this.listPages(rt, options)) yield* page;
   }
 
   /** Every matching object as an array (use {@link list} for very large collections). */

@@ -9,6 +9,8 @@ import {
   UnsafeKeyError,
   assertSafeKey,
   assertSafePrefix,
+  bytesSource,
+  type ObjectSource,
   type Storage,
 } from './storage.js';
 
@@ -17,6 +19,8 @@ import {
  * start with a dot, which no key segment may do: they can never be listed or addressed as keys.
  */
 const TEMP_PREFIX = '.ks-upgrade-tmp-';
+/** Bytes read from an {@link ObjectSource} and written per call. */
+const COPY_CHUNK = 1024 * 1024;
 
 function errnoCode(err: unknown): string | undefined {
   return err instanceof Error && 'code' in err && typeof err.code === 'string' ? err.code : undefined;
@@ -49,7 +53,7 @@ export class LocalStorage implements Storage {
   async put(key: string, data: Uint8Array): Promise<void> {
     const { dir, file } = await this.resolve(key);
     await this.makeDirs(dir, key);
-    const tmp = await this.writeTemp(dir, data, key);
+    const tmp = await this.writeTemp(dir, key, (handle) => handle.writeFile(data));
     try {
       await fs.rename(tmp, file);
     } catch (err) {
@@ -61,11 +65,24 @@ export class LocalStorage implements Storage {
   }
 
   async putIfAbsent(key: string, data: Uint8Array): Promise<boolean> {
+    return this.putIfAbsentFrom(key, bytesSource(data));
+  }
+
+  async putIfAbsentFrom(key: string, source: ObjectSource): Promise<boolean> {
     const { dir, file } = await this.resolve(key);
     // Cheap early exit: the link below is what makes it atomic, this only avoids writing a temp file.
     if (await pathExists(file)) return this.refuseExisting(file, key);
     await this.makeDirs(dir, key);
-    const tmp = await this.writeTemp(dir, data, key);
+    const tmp = await this.writeTemp(dir, key, async (handle) => {
+      for (let offset = 0; offset < source.size;) {
+        const chunk = await source.read(offset, Math.min(COPY_CHUNK, source.size - offset));
+        if (chunk.byteLength === 0)
+          throw new Error(`the source of '${key}' ended at ${offset} of ${source.size} bytes`);
+        // writeFile on a handle writes at the current position and loops until all is written.
+        await handle.writeFile(chunk);
+        offset += chunk.byteLength;
+      }
+    });
     try {
       // link(2) fails with EEXIST if the target exists: unlike rename, it never replaces it, so of
       // two concurrent writers (threads or processes) exactly one wins.
@@ -271,12 +288,17 @@ export class LocalStorage implements Storage {
     }
   }
 
-  private async writeTemp(dir: string, data: Uint8Array, key: string): Promise<string> {
+  /** A new temporary file in `dir` (0600) filled by `write`, fsynced and closed; removed on error. */
+  private async writeTemp(
+    dir: string,
+    key: string,
+    write: (handle: fs.FileHandle) => Promise<void>,
+  ): Promise<string> {
     const tmp = path.join(dir, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
     let handle;
     try {
       handle = await fs.open(tmp, 'wx', 0o600);
-      await handle.writeFile(data);
+      await write(handle);
       await handle.sync();
     } catch (err) {
       await handle?.close().catch(() => undefined);

@@ -24,7 +24,9 @@ import {
   StorageUnavailableError,
   assertSafeKey,
   assertSafePrefix,
+  bytesSource,
   unsafeKeyReason,
+  type ObjectSource,
   type Storage,
 } from './storage.js';
 
@@ -277,7 +279,7 @@ export class S3Storage implements Storage {
   async put(key: string, data: Uint8Array): Promise<void> {
     const objectKey = this.objectKey(key);
     if (data.byteLength > this.multipartThreshold) {
-      await this.multipartUpload(key, objectKey, data, false);
+      await this.multipartUpload(key, objectKey, bytesSource(data), false);
       return;
     }
     await this.call('write', key, () =>
@@ -293,16 +295,27 @@ export class S3Storage implements Storage {
   }
 
   async putIfAbsent(key: string, data: Uint8Array): Promise<boolean> {
+    return this.putIfAbsentFrom(key, bytesSource(data));
+  }
+
+  /**
+   * Up to `multipartThreshold` bytes go up in one conditional PutObject, read into memory first:
+   * the SDK does not retry a request whose body is a stream. Larger sources go up in parts, each
+   * read when it is sent, so at most `partConcurrency` parts are in memory.
+   */
+  async putIfAbsentFrom(key: string, source: ObjectSource): Promise<boolean> {
     const objectKey = this.objectKey(key);
     return withCreateLock(`${this.endpoint ?? 'aws'}\n${this.bucket}\n${objectKey}`, async () => {
+      const multipart = source.size > this.multipartThreshold;
+      const data = multipart || source.size === 0 ? new Uint8Array(0) : await source.read(0, source.size);
       // AWS answers 409 ConditionalRequestConflict when conditional writes race; the next try
       // then sees the winner (412).
       for (let attempt = 1; ; attempt++) {
         try {
-          if (data.byteLength > this.multipartThreshold) {
+          if (multipart) {
             // Uploading megabytes only to be refused at the end is wasteful: look first.
             if (await this.exists(key)) return false;
-            return await this.multipartUpload(key, objectKey, data, true);
+            return await this.multipartUpload(key, objectKey, source, true);
           }
           await this.call('create', key, () =>
             this.client.send(
@@ -478,7 +491,7 @@ export class S3Storage implements Storage {
   private async multipartUpload(
     key: string,
     objectKey: string,
-    data: Uint8Array,
+    source: ObjectSource,
     ifAbsent: boolean,
   ): Promise<boolean> {
     const created = await this.call('write', key, () =>
@@ -487,16 +500,17 @@ export class S3Storage implements Storage {
     const uploadId = created.UploadId;
     if (!uploadId) throw new KsUpgradeError(`S3 gave no upload ID for '${key}' in ${this.location}`);
     try {
-      const partSize = Math.max(this.partSize, Math.ceil(data.byteLength / MAX_PARTS));
-      const count = Math.max(1, Math.ceil(data.byteLength / partSize));
+      const partSize = Math.max(this.partSize, Math.ceil(source.size / MAX_PARTS));
+      const count = Math.max(1, Math.ceil(source.size / partSize));
       const parts: CompletedPart[] = [];
       let next = 0;
       let failed = false;
       const uploader = async (): Promise<void> => {
         while (!failed && next < count) {
           const index = next++;
-          const body = data.subarray(index * partSize, Math.min((index + 1) * partSize, data.byteLength));
           try {
+            const start = index * partSize;
+            const body = await source.read(start, Math.min(partSize, source.size - start));
             const out = await this.call('write', key, () =>
               this.client.send(
                 new UploadPartCommand({

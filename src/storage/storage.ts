@@ -15,6 +15,12 @@ export interface Storage {
    * Returns true when this call created the object, false when it already existed (unchanged).
    */
   putIfAbsent(key: string, data: Uint8Array): Promise<boolean>;
+  /**
+   * {@link putIfAbsent} for bytes that are not held in memory (a spooled backup): the same atomic,
+   * never-overwriting create, reading `source` range by range. Memory stays bounded by the
+   * backend's chunk (local: 1 MiB) or part size (S3), whatever `source.size` is.
+   */
+  putIfAbsentFrom(key: string, source: ObjectSource): Promise<boolean>;
   /** The stored bytes; {@link StorageKeyNotFound} when absent. */
   get(key: string): Promise<Uint8Array>;
   exists(key: string): Promise<boolean>;
@@ -22,6 +28,25 @@ export interface Storage {
   delete(key: string): Promise<boolean>;
   /** Every key starting with `prefix` (a plain string prefix), sorted ascending. */
   list(prefix: string): Promise<string[]>;
+}
+
+/**
+ * The bytes of an object to write, read in ranges. Ranges may be read more than once (a retried
+ * request), so a source is a file or a buffer, not a one-shot stream.
+ */
+export interface ObjectSource {
+  /** Total length in bytes. */
+  readonly size: number;
+  /** Bytes `[offset, offset + length)`, with `0 < length` and `offset + length <= size`. */
+  read(offset: number, length: number): Promise<Uint8Array>;
+}
+
+/** An {@link ObjectSource} over bytes already in memory (no copy). */
+export function bytesSource(data: Uint8Array): ObjectSource {
+  return {
+    size: data.byteLength,
+    read: (offset, length) => Promise.resolve(data.subarray(offset, offset + length)),
+  };
 }
 
 /** The key is not in the storage. Same error from every backend. */

@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, randomBytes, type CipherGCM } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { inspect } from 'node:util';
 import type { EncryptionConfig } from '../config/types.js';
@@ -49,6 +49,16 @@ export class EncryptionKey {
     cipher.setAAD(aad);
     const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
     return { ciphertext, tag: cipher.getAuthTag() };
+  }
+
+  /**
+   * {@link encrypt} in pieces, for payloads not held in memory: `update` each piece, then `final`
+   * and `getAuthTag`. The same key, IV, AAD and plaintext give the same ciphertext and tag.
+   */
+  createCipher(iv: Uint8Array, aad: Uint8Array): CipherGCM {
+    const cipher = createCipheriv('aes-256-gcm', this.#key, iv, { authTagLength: TAG_BYTES });
+    cipher.setAAD(aad);
+    return cipher;
   }
 
   /** Decrypts and authenticates; throws (the caller reports an IntegrityError) when anything differs. */

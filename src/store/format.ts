@@ -61,15 +61,15 @@ export interface EncodeInput {
   createdAt?: Date;
 }
 
+/** The header fields known before the payload is hashed or encrypted. */
+export type HeaderBase = Omit<BackupHeader, 'sha256' | 'writer' | 'encryption'>;
+
 /**
  * The GCM additional data: every header field except the two that are outputs of the encryption
  * (sha256 of the ciphertext, tag). A header edited to claim another key, type, size, sensitivity
  * or date fails authentication even if its sha256 is recomputed.
  */
-function additionalData(
-  h: Omit<BackupHeader, 'sha256' | 'writer' | 'encryption'>,
-  e: EncryptionHeader,
-): Buffer {
+export function additionalData(h: HeaderBase, e: EncryptionHeader): Buffer {
   return Buffer.from(
     JSON.stringify([
       FORMAT_MAGIC,
@@ -90,9 +90,42 @@ function sha256Hex(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
+/** The encryption header without its tag (an output of the encryption), with a fresh IV. */
+export function newEncryptionHeader(key: EncryptionKey): { iv: Buffer; partial: EncryptionHeader } {
+  const iv = newIv();
+  return {
+    iv,
+    partial: { alg: ENCRYPTION_ALGORITHM, keyId: key.id, iv: iv.toString('base64'), tag: '' },
+  };
+}
+
+/** The complete header, its fields in the order docs/backups.md gives. */
+export function completeHeader(
+  base: HeaderBase,
+  sha256: string,
+  encryption: EncryptionHeader | null,
+): BackupHeader {
+  return {
+    key: base.key,
+    size: base.size,
+    sha256,
+    contentType: base.contentType,
+    createdAt: base.createdAt,
+    sensitive: base.sensitive,
+    encryption,
+    writer: `ks-upgrade ${VERSION}`,
+  };
+}
+
+/** The bytes before the payload: the magic line and the header line. */
+export function headerBytes(header: BackupHeader): Buffer {
+  // JSON.stringify escapes every newline inside strings, so the header is exactly one line.
+  return Buffer.concat([MAGIC_LINE, Buffer.from(`${JSON.stringify(header)}\n`, 'utf8')]);
+}
+
 /** Builds the stored bytes of one object, encrypting when a key is given. */
 export function encodeObject(input: EncodeInput): Buffer {
-  const base = {
+  const base: HeaderBase = {
     key: input.key,
     size: input.plaintext.byteLength,
     contentType: input.contentType,
@@ -102,13 +135,7 @@ export function encodeObject(input: EncodeInput): Buffer {
   let payload: Uint8Array = input.plaintext;
   let encryption: EncryptionHeader | null = null;
   if (input.encryptionKey) {
-    const iv = newIv();
-    const partial: EncryptionHeader = {
-      alg: ENCRYPTION_ALGORITHM,
-      keyId: input.encryptionKey.id,
-      iv: iv.toString('base64'),
-      tag: '',
-    };
+    const { iv, partial } = newEncryptionHeader(input.encryptionKey);
     const { ciphertext, tag } = input.encryptionKey.encrypt(
       input.plaintext,
       iv,
@@ -117,18 +144,7 @@ export function encodeObject(input: EncodeInput): Buffer {
     payload = ciphertext;
     encryption = { ...partial, tag: tag.toString('base64') };
   }
-  const header: BackupHeader = {
-    key: base.key,
-    size: base.size,
-    sha256: sha256Hex(payload),
-    contentType: base.contentType,
-    createdAt: base.createdAt,
-    sensitive: base.sensitive,
-    encryption,
-    writer: `ks-upgrade ${VERSION}`,
-  };
-  // JSON.stringify escapes every newline inside strings, so the header is exactly one line.
-  return Buffer.concat([MAGIC_LINE, Buffer.from(`${JSON.stringify(header)}\n`, 'utf8'), payload]);
+  return Buffer.concat([headerBytes(completeHeader(base, sha256Hex(payload), encryption)), payload]);
 }
 
 /** What a stored object looks like before the payload is checked. */

@@ -16,6 +16,10 @@ export {
   type SaveOptions,
   type SaveRawOptions,
   type SaveOnceResult,
+  type SaveStreamOptions,
+  type SaveStreamResult,
+  type SaveListOptions,
+  type SaveListResult,
   type BackupInfo,
   type BackupEntry,
   type VerifyResult,
@@ -46,6 +50,7 @@ export {
   type EncryptionHeader,
 } from './format.js';
 export { sensitiveReason, sensitiveBytesReason } from './sensitive.js';
+export { SPOOL_PREFIX } from './spool.js';
 
 /**
  * The root store for `storage`: the backend it names plus the encryption key of

@@ -16,7 +16,8 @@ import {
   type AbsentRecord,
 } from './errors.js';
 import { encodeObject, openPayload, parseObject, type BackupHeader } from './format.js';
-import { sensitiveBytesReason, sensitiveReason } from './sensitive.js';
+import { sensitiveBytesReason, sensitiveItemsReason, sensitiveReason } from './sensitive.js';
+import { spoolObject } from './spool.js';
 
 /**
  * Keys a job may read or write outside its own scope, through {@link ResourceStore.shared}, with
@@ -77,6 +78,39 @@ export interface SaveRawOptions extends SaveOptions {
 export interface SaveOnceResult<T> {
   value: T;
   created: boolean;
+}
+
+/** Options of {@link ResourceStore.saveOnceStream}. */
+export interface SaveStreamOptions {
+  /** Stored in the header; default `application/octet-stream`. */
+  contentType?: string;
+  /**
+   * The stream is not scanned for Secrets or kubeconfigs (a chunk is not a document): pass
+   * `true` when it may hold any. Encrypted with a key, refused before anything is read without.
+   */
+  sensitive?: boolean;
+}
+
+/** The result of a streamed write-if-absent: the header facts of what is stored now. */
+export interface SaveStreamResult {
+  /** Whether this call stored it; false: an object was there already and is kept. */
+  created: boolean;
+  info: BackupInfo;
+}
+
+/** Options of {@link ResourceStore.saveListOnce}. */
+export interface SaveListOptions<T> {
+  /**
+   * Encrypt (and refuse without a key) even if no item looks secret: `true`, or a test asked of
+   * every page before it is written (true for any page marks the whole list).
+   */
+  sensitive?: boolean | ((items: readonly T[]) => boolean);
+}
+
+/** {@link SaveStreamResult} of a list. */
+export interface SaveListResult extends SaveStreamResult {
+  /** How many items this call stored; undefined when it did not store the list. */
+  items: number | undefined;
 }
 
 /** Header facts of one stored object, as `backups list` shows them. */
@@ -229,6 +263,69 @@ export class ResourceStore {
       return { value: JSON.parse(Buffer.from(json).toString('utf8')) as T, created: true };
     }
     return { value: await this.load<T>(key), created: false };
+  }
+
+  /**
+   * {@link saveRawOnce} for a payload that arrives in pieces and need not fit in memory: the
+   * pieces are spooled to a temporary file (src/store/spool.ts), then the object is created if
+   * absent, with the write-once semantics of {@link saveOnce}. When something is stored under
+   * `key` already, `source` is not read at all and that object (verified, decrypted) is kept; an
+   * absent record throws {@link BackupRecordedAbsent}. When `source` throws, nothing is stored.
+   */
+  async saveOnceStream(
+    key: string,
+    source: AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string>,
+    opts: SaveStreamOptions = {},
+  ): Promise<SaveStreamResult> {
+    const reason = opts.sensitive ? 'the caller marked it sensitive' : undefined;
+    return this.saveStreamOnce(key, source, opts.contentType ?? BINARY_CONTENT_TYPE, () => reason);
+  }
+
+  /**
+   * {@link saveOnce} of `{ ...head, items }` for a list read page by page: stores exactly the
+   * bytes `saveOnce` would (the same JSON, the same sha256 when unencrypted), holding one page at
+   * a time. Every page is checked for Secrets and kubeconfigs as `saveOnce` checks the whole
+   * list, before its bytes are written anywhere; without a key a sensitive page throws
+   * {@link PlaintextSecretError} and nothing is stored. Otherwise as {@link saveOnceStream}.
+   */
+  async saveListOnce<T>(
+    key: string,
+    head: object,
+    pages: AsyncIterable<readonly T[]> | Iterable<readonly T[]>,
+    opts: SaveListOptions<T> = {},
+  ): Promise<SaveListResult> {
+    const { items: _items, ...fields } = head as Record<string, unknown>;
+    const shell = JSON.stringify({ ...fields, items: [] });
+    if (!shell.endsWith('"items":[]}')) {
+      throw new ValidationError(`the head of list '${key}' does not serialise as a JSON object`);
+    }
+    let reason =
+      opts.sensitive === true ? 'the caller marked it sensitive' : sensitiveReason(JSON.parse(shell));
+    let count = 0;
+    const isSensitive = typeof opts.sensitive === 'function' ? opts.sensitive : undefined;
+    const refuse = (r: string | undefined): void => {
+      this.refusePlaintext(key, r);
+    };
+    async function* chunks(): AsyncGenerator<string | Uint8Array> {
+      refuse(reason);
+      yield shell.slice(0, -2);
+      for await (const page of pages) {
+        if (page.length === 0) continue;
+        reason ??= isSensitive?.(page)
+          ? 'the caller marked it sensitive'
+          : sensitiveItemsReason(fields, page, count);
+        // Before the page's bytes reach the spool.
+        refuse(reason);
+        // `[a,b]` → `a,b` as bytes: slicing or concatenating the string would make V8 flatten a copy.
+        const json = Buffer.from(JSON.stringify(page), 'utf8');
+        if (count > 0) yield ',';
+        yield json.subarray(1, -1);
+        count += page.length;
+      }
+      yield ']}';
+    }
+    const result = await this.saveStreamOnce(key, chunks(), JSON_CONTENT_TYPE, () => reason);
+    return { ...result, items: result.created ? count : undefined };
   }
 
   /**
@@ -412,6 +509,37 @@ export class ResourceStore {
     }
   }
 
+  /** Spool, then create if absent; see {@link saveOnceStream}. `sensitive` is asked at the end. */
+  private async saveStreamOnce(
+    key: string,
+    source: AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string>,
+    contentType: string,
+    sensitive: () => string | undefined,
+  ): Promise<SaveStreamResult> {
+    const full = this.fullKey(key);
+    this.refusePlaintext(key, sensitive());
+    // Like backupOnce's load first: a stored object wins, and the source (a cluster read) is not needed.
+    if (await this.#storage.exists(full)) return { created: false, info: (await this.loadPresent(key)).info };
+    const spooled = await spoolObject(source, {
+      key: full,
+      contentType,
+      encryptionKey: this.#key,
+      sensitive: () => {
+        const reason = sensitive();
+        this.refusePlaintext(key, reason);
+        return reason !== undefined;
+      },
+    });
+    try {
+      if (await this.#storage.putIfAbsentFrom(full, spooled.source)) {
+        return { created: true, info: this.info(key, spooled.header) };
+      }
+    } finally {
+      await spooled.close();
+    }
+    return { created: false, info: (await this.loadPresent(key)).info };
+  }
+
   private isSensitive(obj: unknown, opts: SaveOptions): string | undefined {
     return opts.sensitive ? 'the caller marked it sensitive' : sensitiveReason(obj);
   }
@@ -427,6 +555,18 @@ export class ResourceStore {
     contentType: string,
     sensitive: string | undefined,
   ): Buffer {
+    this.refusePlaintext(key, sensitive);
+    return encodeObject({
+      key: full,
+      plaintext,
+      contentType,
+      sensitive: sensitive !== undefined,
+      encryptionKey: this.#key,
+    });
+  }
+
+  /** Throws {@link PlaintextSecretError} for sensitive data when no key is configured. */
+  private refusePlaintext(key: string, sensitive: string | undefined): void {
     if (sensitive !== undefined && !this.#key) {
       throw new PlaintextSecretError(
         `refusing to store '${key}' in ${this.location} in plaintext: it contains ${sensitive}`,
@@ -437,13 +577,6 @@ export class ResourceStore {
         },
       );
     }
-    return encodeObject({
-      key: full,
-      plaintext,
-      contentType,
-      sensitive: sensitive !== undefined,
-      encryptionKey: this.#key,
-    });
   }
 
   private info(key: string, header: BackupHeader): BackupInfo {

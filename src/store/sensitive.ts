@@ -75,37 +75,51 @@ export function sensitiveTextReason(text: string): string | undefined {
     return undefined;
   }
   for (const [i, doc] of docs.entries()) {
-    const reason = walk(
-      doc,
-      docs.length > 1 ? `document ${i + 1}` : '$',
-      undefined,
-      undefined,
-      0,
-      new WeakSet(),
-    );
-    if (reason) return reason;
+    const hit = walk(doc, undefined, undefined, 0, new WeakSet());
+    if (hit) return describe(hit, docs.length > 1 ? `document ${i + 1}` : '$');
   }
   return undefined;
 }
 
+/**
+ * What {@link walk} found. The path is built only for a find, on the way back up (`segments`,
+ * innermost first): the walk itself allocates next to nothing per node, which matters when
+ * thousands of listed objects are checked while they are held in memory.
+ */
+interface Hit {
+  reason: string;
+  /** Found in the text of a string value (a YAML or JSON document inside a field). */
+  inText: boolean;
+  segments: string[];
+}
+
+/** The reason as a message: `<reason> at $.a.b[2]`, or `<reason> in the text at …`. */
+function describe(hit: Hit, root: string): string {
+  const path = root + hit.segments.reverse().join('');
+  if (hit.inText) return `${hit.reason} in the text at ${path}`;
+  return path === '$' ? hit.reason : `${hit.reason} at ${path}`;
+}
+
 function walk(
   value: unknown,
-  path: string,
   inferredKind: string | undefined,
   inferredApiVersion: string | undefined,
   depth: number,
   seen: WeakSet<object>,
-): string | undefined {
+): Hit | undefined {
   if (typeof value === 'string') {
     const reason = value.length > 16 ? sensitiveTextReason(value) : undefined;
-    return reason ? `${reason} in the text at ${path}` : undefined;
+    return reason ? { reason, inText: true, segments: [] } : undefined;
   }
   if (value === null || typeof value !== 'object' || depth > MAX_DEPTH || seen.has(value)) return undefined;
   seen.add(value);
   if (Array.isArray(value)) {
-    for (const [i, item] of value.entries()) {
-      const reason = walk(item, `${path}[${i}]`, inferredKind, inferredApiVersion, depth + 1, seen);
-      if (reason) return reason;
+    for (let i = 0; i < value.length; i++) {
+      const hit = walk(value[i], inferredKind, inferredApiVersion, depth + 1, seen);
+      if (hit) {
+        hit.segments.push(`[${i}]`);
+        return hit;
+      }
     }
     return undefined;
   }
@@ -113,19 +127,21 @@ function walk(
   const kind = str(obj.kind) ?? inferredKind;
   const apiVersion = str(obj.apiVersion) ?? inferredApiVersion;
   const own = objectReason(obj, kind, apiVersion);
-  if (own) return path === '$' ? own : `${own} at ${path}`;
-  for (const [field, child] of Object.entries(obj)) {
+  if (own) return { reason: own, inText: false, segments: [] };
+  for (const field of Object.keys(obj)) {
     // Items of `FooList` are Foos of the list's apiVersion even when they do not say so.
     const listItems = field === 'items' && kind?.endsWith('List') === true;
-    const reason = walk(
-      child,
-      `${path}.${field}`,
+    const hit = walk(
+      obj[field],
       listItems ? kind.slice(0, -'List'.length) : undefined,
       listItems ? apiVersion : undefined,
       depth + 1,
       seen,
     );
-    if (reason) return reason;
+    if (hit) {
+      hit.segments.push(`.${field}`);
+      return hit;
+    }
   }
   return undefined;
 }
@@ -136,7 +152,37 @@ function walk(
  * `spec.connection.kubeconfig` — or undefined. The reason names where, never what.
  */
 export function sensitiveReason(value: unknown): string | undefined {
-  return walk(value, '$', undefined, undefined, 0, new WeakSet());
+  const hit = walk(value, undefined, undefined, 0, new WeakSet());
+  return hit && describe(hit, '$');
+}
+
+/**
+ * {@link sensitiveReason} of some of a list's items — `items[firstIndex…]` of `list` — with the
+ * same result and the same path in the reason as a walk over the whole list would give them. The
+ * list's own fields are checked with `sensitiveReason({ ...list, items: [] })`.
+ */
+export function sensitiveItemsReason(
+  list: { apiVersion?: unknown; kind?: unknown },
+  items: readonly unknown[],
+  firstIndex: number,
+): string | undefined {
+  const kind = str(list.kind);
+  const listItems = kind?.endsWith('List') === true;
+  const seen = new WeakSet<object>();
+  for (let i = 0; i < items.length; i++) {
+    const hit = walk(
+      items[i],
+      listItems ? kind.slice(0, -'List'.length) : undefined,
+      listItems ? str(list.apiVersion) : undefined,
+      2,
+      seen,
+    );
+    if (hit) {
+      hit.segments.push(`[${firstIndex + i}]`, '.items');
+      return describe(hit, '$');
+    }
+  }
+  return undefined;
 }
 
 /** The same check for raw bytes: only UTF-8 text is looked into. */
