@@ -8,6 +8,7 @@ import { runningUpgrades } from '../src/temporal/upgrades.js';
 import type { UpgradeClusterInput } from '../src/upgrade/input.js';
 import { preflightUpgrade, verifyUpgrade } from '../src/upgrade/verification.js';
 import type { VerificationReport } from '../src/verify/index.js';
+import { withKeepAlive } from './keep-alive.js';
 
 /** Input of `preflightCluster`. */
 export interface PreflightRequest {
@@ -48,14 +49,16 @@ export function createCheckActivities(
         const concurrent = deps.temporal
           ? await runningUpgrades(deps.temporal.client, req.input.cluster, deps.temporal.source, self)
           : undefined;
-        return await preflightUpgrade(req.input, {
-          registry: deps.registry,
-          ...(concurrent ? { concurrent } : {}),
-          signal: ctx.cancellationSignal,
-          heartbeat: (step) => {
-            ctx.heartbeat(step);
-          },
-        });
+        return await withKeepAlive((alive) =>
+          preflightUpgrade(req.input, {
+            registry: deps.registry,
+            ...(concurrent ? { concurrent } : {}),
+            signal: ctx.cancellationSignal,
+            heartbeat: (step) => {
+              alive.heartbeat(step);
+            },
+          }),
+        );
       } catch (err) {
         throw toFailure(err);
       }
@@ -65,15 +68,17 @@ export function createCheckActivities(
     async verifyCluster(req: VerifyRequest): Promise<VerificationReport> {
       const ctx = Context.current();
       try {
-        return await verifyUpgrade(req.input, {
-          registry: deps.registry,
-          signal: ctx.cancellationSignal,
-          waitMs: req.waitMs ?? 5 * 60_000,
-          heartbeat: (step) => {
-            ctx.heartbeat(step);
-          },
-          ...(req.targetVersion ? { targetVersion: req.targetVersion } : {}),
-        });
+        return await withKeepAlive((alive) =>
+          verifyUpgrade(req.input, {
+            registry: deps.registry,
+            signal: ctx.cancellationSignal,
+            waitMs: req.waitMs ?? 5 * 60_000,
+            heartbeat: (step) => {
+              alive.heartbeat(step);
+            },
+            ...(req.targetVersion ? { targetVersion: req.targetVersion } : {}),
+          }),
+        );
       } catch (err) {
         throw toFailure(err);
       }

@@ -22,6 +22,7 @@ import { WaitTimeoutError, type WaitReporter } from '../src/util/wait.js';
 import { GATE_TIMEOUT } from '../workflows/messages.js';
 import { createCoreUpgradeActivities } from './core-upgrade.js';
 import { createCheckActivities, type TemporalLookup } from './checks.js';
+import { keepAlive } from './keep-alive.js';
 
 export type { PreflightRequest, TemporalLookup, VerifyRequest } from './checks.js';
 
@@ -147,6 +148,7 @@ export function createActivities(deps: { registry?: JobRegistry; temporal?: Temp
 
     /** Loads and validates the config, and plans the jobs (dry run: asks each job what it would do). */
     async planUpgrade(input: UpgradeClusterInput): Promise<UpgradePlan> {
+      const alive = keepAlive();
       try {
         const loaded = await loadUpgradeConfig(input, registry);
         const plan = buildUpgradePlan(input.cluster, loaded, registry);
@@ -170,7 +172,7 @@ export function createActivities(deps: { registry?: JobRegistry; temporal?: Temp
             config: jc,
             logger: activityLogger(),
             heartbeat: () => {
-              Context.current().heartbeat();
+              alive.heartbeat();
             },
           });
           pj.actions = await job.plan(ctx);
@@ -178,6 +180,8 @@ export function createActivities(deps: { registry?: JobRegistry; temporal?: Temp
         return plan;
       } catch (err) {
         throw toFailure(err);
+      } finally {
+        alive.stop();
       }
     },
 
