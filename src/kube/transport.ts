@@ -14,8 +14,9 @@ export interface KubeRequest {
   contentType?: string;
   signal?: AbortSignal;
   /**
-   * The request changes nothing, so it may be sent again after a network error or a 5xx: GETs,
-   * and POSTs that only ask (SelfSubjectAccessReview, TokenReview). Default: GET only.
+   * Sending the request twice does no more than sending it once, so it may be sent again after a
+   * network error or a 5xx. Default: see {@link isIdempotent}; POSTs that only ask
+   * (SelfSubjectAccessReview) say so here.
    */
   idempotent?: boolean;
 }
@@ -25,6 +26,20 @@ export interface KubeResponse {
   headers: http.IncomingHttpHeaders;
   /** Raw body text; JSON for API responses, plain text for some 404s. */
   text: string;
+}
+
+/**
+ * GET changes nothing; a DELETE sent twice finds the object gone (404, which the client takes as
+ * "already deleted"); a PUT that carries the resourceVersion it read is refused with 409 the
+ * second time if the first one was applied (the client's read-modify-write then reads again).
+ * A create (POST) or a PATCH is not: the first may have been applied, and the second would fail
+ * or apply twice — the step's own idempotence handles those on its retry.
+ */
+export function isIdempotent(req: Pick<KubeRequest, 'method' | 'body'>): boolean {
+  if (req.method === 'GET' || req.method === 'DELETE') return true;
+  if (req.method !== 'PUT' || typeof req.body !== 'object' || req.body === null) return false;
+  const meta = (req.body as { metadata?: { resourceVersion?: unknown } }).metadata;
+  return typeof meta?.resourceVersion === 'string' && meta.resourceVersion !== '';
 }
 
 /** Server errors an idempotent request is sent again after (with Retry-After, or 1 s). */
@@ -137,12 +152,13 @@ export class KubeTransport {
   }
 
   /**
-   * Sends the request. Network failures of reads are retried a few times (a kept-alive socket can
-   * be closed by the server between requests); writes are not, because the server may have applied
-   * them — the callers' conflict/exists checks make a retry at their level safe instead.
+   * Sends the request. Network failures and 5xx answers of idempotent requests ({@link isIdempotent})
+   * are retried a few times (a kept-alive socket can be closed by the server between requests, an
+   * API server restarts); creates and patches are not, because the server may have applied them —
+   * the callers' conflict/exists checks make a retry at their level safe instead.
    */
   async request(req: KubeRequest): Promise<KubeResponse> {
-    const idempotent = req.idempotent ?? req.method === 'GET';
+    const idempotent = req.idempotent ?? isIdempotent(req);
     const maxNetworkAttempts = idempotent ? 4 : 1;
     let networkFailures = 0;
     let throttled = 0;

@@ -270,6 +270,26 @@ describe('HTTP fault proxy in front of kube-apiserver', () => {
     assert.equal(reads.injected['reset-after'], 5);
   });
 
+  it('an update carrying its resourceVersion is sent again after a reset, and succeeds', async () => {
+    await direct.create(ConfigMapResource, configMap('updated'));
+    let seen = 0;
+    // Only the first PUT is faulted (the GETs of the read-modify-write pass).
+    const proxy = await startProxy({
+      rate: 1,
+      faults: ['reset-after'],
+      skip: (req) => req.method !== 'PUT' || seen++ > 0,
+    });
+    const kube = await clientVia(proxy);
+    // Without the resend the caller would see the reset (KubeUnreachableError) although the server
+    // applied the change. Sent again, the PUT meets the resourceVersion its first copy changed
+    // (409), and the read-modify-write reads again and finds the change there.
+    await kube.mutate(ConfigMapResource, 'updated', NS, (cm) => {
+      cm.data = { ...cm.data, state: 'migrated' };
+    });
+    assert.equal(proxy.injected['reset-after'], 1, 'the first PUT was applied, its answer lost');
+    assert.equal((await direct.get(ConfigMapResource, 'updated', NS)).data?.state, 'migrated');
+  });
+
   it('reset-before: nothing reaches the server', async () => {
     const proxy = await startProxy({ rate: 1, faults: ['reset-before'] });
     const kube = await clientVia(proxy);

@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import type http from 'node:http';
 import https from 'node:https';
-import type net from 'node:net';
+import net from 'node:net';
 import { seededRandom } from './proxy.js';
 
 /** An API-level fault, injected into one request. */
@@ -179,16 +179,22 @@ export class HttpFaultProxy {
     this.#closed = true;
     for (const t of this.#timers) clearTimeout(t);
     this.#timers.clear();
-    const closed = new Promise<void>((resolve) =>
-      this.#server.close(() => {
-        resolve();
-      }),
-    );
     for (const s of this.#sockets) s.destroy();
     // Connections still in their TLS handshake have no TLS socket yet.
     for (const raw of this.#raw.values()) raw.destroy();
     this.#agent.destroy();
-    await closed;
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        resolve();
+      };
+      try {
+        this.#server.close(done);
+      } catch {
+        // http's idle-connection sweep trips over a connection whose raw socket was reset under
+        // it (null socket); close the listening socket the plain way.
+        net.Server.prototype.close.call(this.#server, done);
+      }
+    });
   }
 
   #handle(req: http.IncomingMessage, res: http.ServerResponse): void {
