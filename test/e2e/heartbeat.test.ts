@@ -1,7 +1,8 @@
 // A job never needs to heartbeat: a step that works past the activity's heartbeat timeout without
 // a heartbeat of its own (one long list on a big cluster) is kept alive by runJobPhase, so Temporal
 // never declares it dead and starts a second attempt beside the first. Real Temporal dev server
-// and kube-apiserver; the demo job's `quiet` step sleeps 3× the heartbeat timeout.
+// and kube-apiserver; the demo job's `quiet` step sleeps 3× the heartbeat timeout. The same holds
+// for the preflight, behind the HTTP fault proxy slowing one answer down.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Client, Connection } from '@temporalio/client';
@@ -9,6 +10,11 @@ import type { NativeConnection, Worker } from '@temporalio/worker';
 import type { ClusterConnection } from '../../src/kube/connect.js';
 import { startUpgrade } from '../../src/temporal/client.js';
 import { progressQuery } from '../../workflows/messages.js';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import * as yaml from 'js-yaml';
+import { HttpFaultProxy } from '../faults/http-proxy.js';
+import { devEnv } from '../helpers/env.js';
 import { demoRegistry } from '../jobs/demo.js';
 import { devClusterConnection } from '../helpers/kube.js';
 import { demoSetup, startWorker, stepLog, temporalClients } from '../helpers/upgrade.js';
@@ -86,5 +92,58 @@ describe('heartbeats do not depend on the job', () => {
       ['alpha pre-upgrade start', 'alpha pre-upgrade end'],
       'one run of the step, not a second one beside the first',
     );
+  });
+
+  it('a preflight whose API call outlasts the heartbeat timeout completes in one attempt', async () => {
+    // The HTTP fault proxy holds the preflight's first GET /version for 3.5× the heartbeat timeout.
+    const env = devEnv();
+    const kc = yaml.load(await readFile(env.kubeconfig, 'utf8')) as {
+      clusters: { name: string; cluster: { server: string } }[];
+      contexts: { name: string; context: { cluster: string } }[];
+    };
+    const clusterName = kc.contexts.find((c) => c.name === env.kubeContext)?.context.cluster;
+    const cluster = kc.clusters.find((c) => c.name === clusterName);
+    assert.ok(cluster, 'the dev kubeconfig has the context');
+    const pki = path.join(env.stateDir, 'pki');
+    let seen = 0;
+    const proxy = await HttpFaultProxy.start({
+      target: cluster.cluster.server,
+      caFile: path.join(pki, 'ca.crt'),
+      certFile: path.join(pki, 'apiserver.crt'),
+      keyFile: path.join(pki, 'apiserver.key'),
+      rate: 1,
+      faults: ['slow'],
+      slowMs: 7_000,
+      skip: (req) => !(req.path.startsWith('/version') && seen++ === 0),
+    });
+    try {
+      cluster.cluster.server = proxy.url;
+      const s = await demoSetup(conn.client);
+      const proxied = path.join(s.dir, 'proxied.kubeconfig');
+      await writeFile(proxied, yaml.dump(kc), { mode: 0o600 });
+      const input = {
+        ...s.input,
+        kube: { kubeconfig: proxied, context: env.kubeContext },
+        tuning: { heartbeatTimeout: '2s' },
+      };
+      const { handle } = await startUpgrade(client, input, taskQueue);
+      assert.equal((await handle.result()).status, 'Succeeded');
+      assert.equal(proxy.injected.slow, 1, 'the preflight waited for the slow answer');
+      const events = (await handle.fetchHistory()).events ?? [];
+      assert.deepEqual(
+        events.filter((e) => e.activityTaskTimedOutEventAttributes),
+        [],
+        'no activity timed out',
+      );
+      const scheduled = events.find(
+        (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'preflightCluster',
+      );
+      const started = events.find(
+        (e) => String(e.activityTaskStartedEventAttributes?.scheduledEventId) === String(scheduled?.eventId),
+      );
+      assert.equal(started?.activityTaskStartedEventAttributes?.attempt, 1, 'the preflight ran once');
+    } finally {
+      await proxy.close();
+    }
   });
 });
