@@ -49,12 +49,17 @@ export interface FullUpgradeFixture {
  * storage encryption is on either way.
  */
 export async function prepareFullUpgrade(
-  options: { storage?: Record<string, unknown> } = {},
+  options: {
+    storage?: Record<string, unknown>;
+    /** The host and member API servers (default: two fresh ones on the dev etcd). */
+    clusters?: [EphemeralCluster, EphemeralCluster];
+    /** The workflow input's tuning (default: a 20 s heartbeat timeout). */
+    tuning?: UpgradeClusterInput['tuning'];
+  } = {},
 ): Promise<FullUpgradeFixture> {
-  const [host, member] = await Promise.all([
-    startEphemeralCluster('full-host'),
-    startEphemeralCluster('full-member'),
-  ]);
+  const [host, member] =
+    options.clusters ??
+    (await Promise.all([startEphemeralCluster('full-host'), startEphemeralCluster('full-member')]));
   await installFixtureFleet(
     { client: host.connection.client, kubeconfig: host.kubeconfig },
     { client: member.connection.client, kubeconfig: member.kubeconfig },
@@ -107,7 +112,7 @@ export async function prepareFullUpgrade(
       kube: { kubeconfig: host.kubeconfig },
       configFiles: [configFile],
       gate: 'detect',
-      tuning: { heartbeatTimeout: '20s' },
+      tuning: options.tuning ?? { heartbeatTimeout: '20s' },
     },
     stop: async () => {
       await controller.stop();

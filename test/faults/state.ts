@@ -1,0 +1,157 @@
+// What the fault suite compares between runs: every object of a cluster, normalised so two runs
+// of the same upgrade on fresh servers can be compared leaf by leaf, and the differences two clean
+// runs show between themselves (the noise: generated names, keys, ports) learned rather than
+// guessed, so a faulted run is held to everything that is deterministic.
+import assert from 'node:assert/strict';
+import type { ResourceClient } from '../../src/kube/client.js';
+
+/** Object key (`<api>/<resource> <ns>/<name>`) → leaf path → value. */
+export type ClusterState = Map<string, Map<string, string>>;
+
+const RFC3339 = /\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})\b/g;
+const LOOPBACK_ADDR = /127\.0\.0\.1:\d+/g;
+const CLUSTER_IP = /^\.spec\.clusterIPs?(\[\d+\])?$/;
+const DROPPED_METADATA = new Set([
+  'resourceVersion',
+  'uid',
+  'creationTimestamp',
+  'managedFields',
+  'selfLink',
+]);
+
+/** Replaces run-specific names (the clusters' generated names) and addresses in a string. */
+export function normaliseText(text: string, names: [string, string][]): string {
+  let out = text;
+  for (const [from, to] of names) out = out.split(from).join(to);
+  return out.replace(RFC3339, '<time>').replace(LOOPBACK_ADDR, '127.0.0.1:<port>');
+}
+
+function flatten(value: unknown, prefix: string, out: Map<string, string>, names: [string, string][]): void {
+  if (Array.isArray(value)) {
+    if (value.length === 0) out.set(prefix, '[]');
+    value.forEach((v, i) => {
+      flatten(v, `${prefix}[${i}]`, out, names);
+    });
+  } else if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>);
+    if (entries.length === 0) out.set(prefix, '{}');
+    for (const [k, v] of entries) {
+      if (prefix === '.metadata' && DROPPED_METADATA.has(k)) continue;
+      flatten(v, `${prefix}.${normaliseText(k, names)}`, out, names);
+    }
+  } else if (CLUSTER_IP.test(prefix) && value !== 'None' && value !== '') {
+    // Drawn at random by the API server's allocator for each Service it creates.
+    out.set(prefix, '"<cluster-ip>"');
+  } else {
+    out.set(prefix, normaliseText(JSON.stringify(value), names));
+  }
+}
+
+/**
+ * Every object the API server lists (leases and events excepted: the API server's own heartbeats),
+ * flattened to leaves after dropping resourceVersion, uid, creationTimestamp and managed fields and
+ * replacing timestamps, the run's names and loopback ports; UIDs anywhere else (owner references)
+ * become `<uid>`.
+ */
+export async function clusterState(kube: ResourceClient, names: [string, string][]): Promise<ClusterState> {
+  const get = async <T>(p: string): Promise<T | undefined> => {
+    const res = await kube.transport.request({ method: 'GET', path: p });
+    if (res.status === 503 || res.status === 404) return undefined;
+    assert.equal(res.status, 200, `GET ${p}: HTTP ${res.status}`);
+    return JSON.parse(res.text) as T;
+  };
+  const groups = await get<{ groups: { preferredVersion: { groupVersion: string } }[] }>('/apis');
+  const bases = ['/api/v1', ...(groups?.groups ?? []).map((g) => `/apis/${g.preferredVersion.groupVersion}`)];
+  // Leases and events are the API server's heartbeats; IP addresses and service CIDRs its random
+  // ClusterIP allocations (a Service's clusterIP is learned as noise instead).
+  const volatile = new Set(['leases', 'events', 'ipaddresses', 'servicecidrs']);
+  const objects: [string, Record<string, unknown>][] = [];
+  const uids = new Set<string>();
+  for (const base of bases) {
+    const list = await get<{ resources: { name: string; verbs: string[] }[] }>(base);
+    for (const r of list?.resources ?? []) {
+      if (r.name.includes('/') || !r.verbs.includes('list') || volatile.has(r.name)) continue;
+      const items = await get<{ items: Record<string, unknown>[] }>(`${base}/${r.name}`);
+      for (const o of items?.items ?? []) {
+        const meta = (o.metadata ?? {}) as { namespace?: string; name?: string; uid?: string };
+        if (meta.uid) uids.add(meta.uid);
+        const api = base.replace(/^\/apis?\//, '').replace(/\/v[0-9a-z]+$/, '');
+        objects.push([
+          normaliseText(`${api}/${r.name} ${meta.namespace ?? ''}/${meta.name ?? ''}`, names),
+          o,
+        ]);
+      }
+    }
+  }
+  const withUids: [string, string][] = [...names, ...[...uids].map((u): [string, string] => [u, '<uid>'])];
+  const state: ClusterState = new Map();
+  for (const [key, o] of objects) {
+    const leaves = new Map<string, string>();
+    flatten(o, '', leaves, withUids);
+    state.set(key, leaves);
+  }
+  return state;
+}
+
+/** Object keys and `<key> <path>` leaves on which two states differ. */
+export function stateDifferences(a: ClusterState, b: ClusterState): Set<string> {
+  const out = new Set<string>();
+  for (const [key, leaves] of a) {
+    const other = b.get(key);
+    if (!other) {
+      out.add(key);
+      continue;
+    }
+    for (const [p, v] of leaves) if (other.get(p) !== v) out.add(`${key} ${p}`);
+    for (const p of other.keys()) if (!leaves.has(p)) out.add(`${key} ${p}`);
+  }
+  for (const key of b.keys()) if (!a.has(key)) out.add(key);
+  return out;
+}
+
+/**
+ * How `faulted` differs from `clean`, leaving out `noise` (what two clean runs differ on), each as
+ * a readable line: `missing <obj>`, `extra <obj>`, `changed <obj> <path>: <clean> → <faulted>`.
+ */
+export function compareStates(clean: ClusterState, faulted: ClusterState, noise: Set<string>): string[] {
+  const problems: string[] = [];
+  for (const [key, leaves] of clean) {
+    if (noise.has(key)) continue;
+    const other = faulted.get(key);
+    if (!other) {
+      problems.push(`missing ${key}`);
+      continue;
+    }
+    for (const [p, v] of leaves) {
+      if (!noise.has(`${key} ${p}`) && other.get(p) !== v)
+        problems.push(`changed ${key} ${p}: ${v} → ${other.get(p) ?? '(absent)'}`);
+    }
+    for (const [p, v] of other) {
+      if (!leaves.has(p) && !noise.has(`${key} ${p}`)) problems.push(`changed ${key} ${p}: (absent) → ${v}`);
+    }
+  }
+  for (const key of faulted.keys()) if (!clean.has(key) && !noise.has(key)) problems.push(`extra ${key}`);
+  return problems;
+}
+
+/** `<verb> <resource> <ns>/<name>` → how many times the upgrade's writes of it succeeded. */
+export type WriteCounts = Map<string, number>;
+
+/** Differences of two write counts, `<write>: <clean> → <faulted>`, leaving out `noise`. */
+export function compareCounts(clean: WriteCounts, faulted: WriteCounts, noise: Set<string>): string[] {
+  const out: string[] = [];
+  for (const k of new Set([...clean.keys(), ...faulted.keys()])) {
+    if (noise.has(k)) continue;
+    const a = clean.get(k) ?? 0;
+    const b = faulted.get(k) ?? 0;
+    if (a !== b) out.push(`${k}: ${a} in the clean run, ${b} here`);
+  }
+  return out.sort();
+}
+
+/** Keys whose counts differ between two clean runs. */
+export function countNoise(a: WriteCounts, b: WriteCounts): Set<string> {
+  const out = new Set<string>();
+  for (const k of new Set([...a.keys(), ...b.keys()])) if (a.get(k) !== b.get(k)) out.add(k);
+  return out;
+}
