@@ -3,6 +3,7 @@
 // test-results/bench.json (docs/benchmarks.md records a run). Rows (ids): backup (backup-local,
 // backup-s3, backup-memory), iam, orchestration, upgrade, rss, list; fleet (200 and 1,000 simulated
 // clusters, long) runs only when named: `npm run bench -- fleet`.
+//   BENCH_UPGRADE_FIRST (ours | baseline: which side of the upgrade row runs first; default ours)
 //   BENCH_BACKUP_OBJECTS (20000), BENCH_BACKUP_SMALL (5000), BENCH_BACKUP_ROUNDS (3)
 //   BENCH_IAM_USERS (10000), BENCH_NOOP_JOBS (20), BENCH_RSS_USERS (2000)
 //   BENCH_LIST_OBJECTS (5000)
@@ -19,6 +20,7 @@ import { benchIam } from './iam.js';
 import { benchList } from './list.js';
 import { benchOrchestration } from './orchestration.js';
 import { benchRss } from './rss.js';
+import { benchUpgrade } from './upgrade.js';
 
 const num = (name: string, fallback: number): number => Number(process.env[name] ?? fallback);
 const only = new Set(process.argv.slice(2));
@@ -62,6 +64,9 @@ try {
     } finally {
       await cluster.remove();
     }
+  }
+  if (want('upgrade')) {
+    add(await benchUpgrade(process.env.BENCH_UPGRADE_FIRST === 'baseline' ? 'baseline' : 'ours'));
   }
   if (want('rss')) {
     const cluster = await startEphemeralCluster('bench-rss');
