@@ -51,6 +51,8 @@ rules:
   - level: None
 `;
 
+const REVIEW_GROUPS = new Set(['authorization.k8s.io', 'authentication.k8s.io']);
+
 /** One write the API server answered, from its audit log. */
 export interface AuditWrite {
   verb: string;
@@ -329,6 +331,7 @@ export class FaultServers {
       const e = JSON.parse(line) as {
         stage: string;
         verb: string;
+        requestURI?: string;
         userAgent?: string;
         objectRef?: {
           resource?: string;
@@ -341,6 +344,9 @@ export class FaultServers {
       };
       if (e.stage !== 'ResponseComplete' || !e.objectRef) continue;
       const r = e.objectRef;
+      // Questions, not objects: a review is "created" and answered, nothing is stored; a dry run
+      // stores nothing either. Asking twice is harmless (a retried preflight asks again).
+      if (REVIEW_GROUPS.has(r.apiGroup ?? '') || /[?&]dryRun=/.test(e.requestURI ?? '')) continue;
       out.push({
         verb: e.verb,
         resource: `${r.apiGroup ?? ''}/${r.resource ?? ''}${r.subresource ? `/${r.subresource}` : ''}`,
