@@ -5,7 +5,9 @@
 // Every measured run starts from a fresh v3 cluster (untimed: fixture, prepare-upgrade).
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
+import { performance } from 'node:perf_hooks';
 import path from 'node:path';
 import { iamJobFactory } from '../../src/jobs/iam/index.js';
 import {
@@ -18,6 +20,7 @@ import {
 } from '../../src/jobs/index.js';
 import { lookupResource, type KubeObject } from '../../src/kube/types.js';
 import type { ResourceClient } from '../../src/kube/client.js';
+import type { KubeRequest, KubeResponse } from '../../src/kube/transport.js';
 import { createResourceStore, type ResourceStore } from '../../src/store/index.js';
 import { forEachLimit } from '../../src/util/concurrency.js';
 import { allGenerated, generateIamObjects } from '../fixtures/kubesphere-v3/generate.js';
@@ -26,12 +29,34 @@ import { installKubeSphereV3 } from '../helpers/kubesphere.js';
 import { configWithJobs } from '../helpers/jobs.js';
 import type { Row } from './harness.js';
 
+/** Wall time and process CPU time (ms) of each step the phase reported, in order. */
+type StepTimes = [string, { wallMs: number; cpuMs: number }][];
+
 async function phase(
   cluster: EphemeralCluster,
   store: ResourceStore,
   name: Phase,
   options: Record<string, unknown>,
+  steps?: StepTimes,
 ): Promise<void> {
+  let current = '';
+  let since = performance.now();
+  let cpuSince = process.cpuUsage();
+  const mark = (step: string): void => {
+    if (!steps || step === current) return;
+    const now = performance.now();
+    const cpu = process.cpuUsage(cpuSince);
+    if (current) steps.push([current, { wallMs: now - since, cpuMs: (cpu.user + cpu.system) / 1000 }]);
+    current = step;
+    since = now;
+    cpuSince = process.cpuUsage();
+  };
+  const logger = createMemoryLogger();
+  const info = logger.info.bind(logger);
+  logger.info = (message, fields) => {
+    if (message.startsWith('start to ')) mark(message.slice('start to '.length));
+    info(message, fields);
+  };
   const registry = new JobRegistry();
   registry.register(iamJobFactory);
   const [iam] = instantiateJobs(
@@ -48,12 +73,107 @@ async function phase(
       kube: cluster.connection.client,
       store,
       config: iam.config,
-      logger: createMemoryLogger(),
+      logger,
+      heartbeat: (p) => {
+        if (p?.step) mark(p.step);
+      },
     }),
   );
+  mark('');
   if (result.outcome !== 'succeeded')
     throw new Error(`iam ${name}: ${result.outcome} ${result.reason ?? ''}`);
 }
+
+/**
+ * Counts the requests the client's transport sends, by `METHOD resource[/{name}] status`, while
+ * `fn` runs (the bench process sends nothing else meanwhile); with the process CPU time and the
+ * event-loop utilisation over the same window: where the time goes, ours vs the API server's.
+ */
+async function observe<T>(
+  kube: ResourceClient,
+  fn: () => Promise<T>,
+): Promise<{
+  value: T;
+  requests: Record<string, number>;
+  /** Summed latency of the requests, by the same key. */
+  latencyMs: Record<string, number>;
+  cpuMs: number;
+  wallMs: number;
+  elu: number;
+}> {
+  const transport = kube.transport;
+  const send = transport.request.bind(transport);
+  const requests: Record<string, number> = {};
+  const latencyMs: Record<string, number> = {};
+  transport.request = async (req: KubeRequest): Promise<KubeResponse> => {
+    const t = performance.now();
+    const res = await send(req);
+    const ms = performance.now() - t;
+    // /api/v1/namespaces/ns/plural/name or /apis/group/version/[namespaces/ns/]plural[/name]
+    const parts = req.path.split('/').slice(req.path.startsWith('/apis/') ? 4 : 3);
+    if (parts[0] === 'namespaces' && parts.length > 2) parts.splice(0, 2);
+    const key = `${req.method} ${parts[0] ?? req.path}${parts.length > 1 ? '/{name}' : ''} ${res.status}`;
+    requests[key] = (requests[key] ?? 0) + 1;
+    latencyMs[key] = (latencyMs[key] ?? 0) + ms;
+    return res;
+  };
+  const cpu0 = process.cpuUsage();
+  const elu0 = performance.eventLoopUtilization();
+  const t0 = performance.now();
+  try {
+    const value = await fn();
+    const wallMs = performance.now() - t0;
+    const cpu = process.cpuUsage(cpu0);
+    return {
+      value,
+      requests,
+      latencyMs,
+      cpuMs: (cpu.user + cpu.system) / 1000,
+      wallMs,
+      elu: performance.eventLoopUtilization(elu0).utilization,
+    };
+  } finally {
+    delete (transport as { request?: unknown }).request;
+  }
+}
+
+/** BENCH_IAM_CPU_PROF=<file>: a V8 CPU profile (.cpuprofile) of `fn`, this process only. */
+async function profiled<T>(fn: () => Promise<T>): Promise<T> {
+  const file = process.env.BENCH_IAM_CPU_PROF;
+  if (!file) return fn();
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 1000 });
+  await session.post('Profiler.start');
+  try {
+    return await fn();
+  } finally {
+    const { profile } = await session.post('Profiler.stop');
+    await writeFile(file, JSON.stringify(profile));
+    session.disconnect();
+    process.stderr.write(`iam: CPU profile of pre-upgrade written to ${file}\n`);
+  }
+}
+
+const summary = (o: {
+  requests: Record<string, number>;
+  latencyMs: Record<string, number>;
+  cpuMs: number;
+  wallMs: number;
+  elu: number;
+}): string => {
+  const all = Object.entries(o.requests);
+  const shown = all
+    .filter(([k, n]) => n >= 10 || k.startsWith('GET users '))
+    .map(([k, n]) => `${k} ×${n} (mean ${((o.latencyMs[k] ?? 0) / n).toFixed(0)} ms)`);
+  const rest = all.filter(([k, n]) => !(n >= 10 || k.startsWith('GET users ')));
+  return (
+    `wall ${o.wallMs.toFixed(0)} ms, process CPU ${o.cpuMs.toFixed(0)} ms (${((o.cpuMs / o.wallMs) * 100).toFixed(0)}%), ` +
+    `event loop busy ${(o.elu * 100).toFixed(0)}%; requests: ${shown.join(', ')}; ` +
+    `${rest.reduce((t, [, n]) => t + n, 0)} more of ${rest.length} other kinds`
+  );
+};
 
 /** Creates `objects` with `concurrency` requests in flight; objects per second. */
 async function createAll(
@@ -110,7 +230,11 @@ export async function benchIam(o: IamBenchOptions): Promise<Row> {
   try {
     await installKubeSphereV3(cluster.connection.client);
     process.stderr.write(`iam: creating ${objects.length} objects at concurrency ${best} (the baseline)…\n`);
-    const limit = await createAll(cluster.connection.client, objects, best);
+    const base = await observe(cluster.connection.client, () =>
+      createAll(cluster.connection.client, objects, best),
+    );
+    const limit = base.value;
+    process.stderr.write(`iam: baseline: ${summary(base)}\n`);
     const keyFile = path.join(dir, 'backup.key');
     await writeFile(keyFile, randomBytes(32), { mode: 0o600 });
     const store = await createResourceStore({
@@ -119,9 +243,15 @@ export async function benchIam(o: IamBenchOptions): Promise<Row> {
     });
     await phase(cluster, store, 'prepare-upgrade', {});
     process.stderr.write(`iam: pre-upgrade (default options)…\n`);
-    const t0 = process.hrtime.bigint();
-    await phase(cluster, store, 'pre-upgrade', {});
-    const ours = objects.length / (Number(process.hrtime.bigint() - t0) / 1e9);
+    const steps: StepTimes = [];
+    const run = await observe(cluster.connection.client, () =>
+      profiled(() => phase(cluster, store, 'pre-upgrade', {}, steps)),
+    );
+    const ours = objects.length / (run.wallMs / 1000);
+    process.stderr.write(`iam: pre-upgrade: ${summary(run)}\n`);
+    process.stderr.write(
+      `iam: pre-upgrade steps (wall/CPU ms): ${steps.map(([s, t]) => `${s} ${t.wallMs.toFixed(0)}/${t.cpuMs.toFixed(0)}`).join(', ')}\n`,
+    );
     return {
       id: 'iam',
       workload: `IAM migration, ${o.users} users + ${objects.length - o.users} bindings`,
@@ -140,7 +270,25 @@ export async function benchIam(o: IamBenchOptions): Promise<Row> {
       target: '≥ 0.70 of the limit',
       met: ours / limit >= 0.7,
       rounds: 1,
-      extra: { sweep: Object.fromEntries(sweep), best },
+      extra: {
+        sweep: Object.fromEntries(sweep),
+        best,
+        baseline: {
+          requests: base.requests,
+          latencyMs: base.latencyMs,
+          cpuMs: base.cpuMs,
+          wallMs: base.wallMs,
+          elu: base.elu,
+        },
+        preUpgrade: {
+          requests: run.requests,
+          latencyMs: run.latencyMs,
+          cpuMs: run.cpuMs,
+          wallMs: run.wallMs,
+          elu: run.elu,
+          steps: Object.fromEntries(steps),
+        },
+      },
     };
   } finally {
     await cluster.remove();
