@@ -137,16 +137,30 @@ export function compareStates(clean: ClusterState, faulted: ClusterState, noise:
 /** `<verb> <resource> <ns>/<name>` → how many times the upgrade's writes of it succeeded. */
 export type WriteCounts = Map<string, number>;
 
-/** Differences of two write counts, `<write>: <clean> → <faulted>`, leaving out `noise`. */
-export function compareCounts(clean: WriteCounts, faulted: WriteCounts, noise: Set<string>): string[] {
-  const out: string[] = [];
+/** Differences of two write counts, leaving out `noise`. */
+export interface CountDifferences {
+  /** Writes done more often than in the clean run: a duplicate side effect. */
+  more: string[];
+  /** Writes the faulted run's audit log shows less often than the clean run's. */
+  fewer: string[];
+}
+
+/** Compares write counts, each difference as `<write>: <clean> in the clean run, <n> here`. */
+export function compareCounts(
+  clean: WriteCounts,
+  faulted: WriteCounts,
+  noise: Set<string>,
+): CountDifferences {
+  const out: CountDifferences = { more: [], fewer: [] };
   for (const k of new Set([...clean.keys(), ...faulted.keys()])) {
     if (noise.has(k)) continue;
     const a = clean.get(k) ?? 0;
     const b = faulted.get(k) ?? 0;
-    if (a !== b) out.push(`${k}: ${a} in the clean run, ${b} here`);
+    if (a !== b) (b > a ? out.more : out.fewer).push(`${k}: ${a} in the clean run, ${b} here`);
   }
-  return out.sort();
+  out.more.sort();
+  out.fewer.sort();
+  return out;
 }
 
 /** Keys whose counts differ between two clean runs. */
