@@ -452,7 +452,11 @@ function scenarioSpec(
           's3-outage',
           'api-faults',
         ] as const
-      ).map((x) => scenarioSpec(x, o, random, activities));
+      ).map((x) =>
+        // A few boundary kills among the other faults, also in the full sweep (which kills at
+        // every boundary in its own scenario).
+        scenarioSpec(x, { ...o, boundaries: o.boundaries === 'all' ? 3 : o.boundaries }, random, activities),
+      );
       const kubeconfig = parts.find((p) => p.kubeconfig)?.kubeconfig;
       return {
         label: 'mixed',
