@@ -92,7 +92,9 @@ wait_until() {
   local name=$1 timeout=$2 deadline; shift 2
   deadline=$((SECONDS + timeout))
   until "$@" >/dev/null 2>&1; do
-    if ! is_running "$name"; then
+    # Only a PID that is gone means it exited: right after spawn, setsid may not have exec'd the
+    # server yet, so its command line is not the server's (is_running would say no on a busy machine).
+    if ! kill -0 "$(pid_of "$name")" 2>/dev/null; then
       tail -n 30 "$LOG_DIR/$name.log" >&2
       die "$name exited during start-up; log: $LOG_DIR/$name.log"
     fi

@@ -512,12 +512,19 @@ describe('core job on a host cluster', () => {
         'kubesphere.io/protection',
       ]);
     }
-    assert.deepEqual(
-      Object.values(
-        await h.scoped.load<Record<string, { kind: string; name: string; previous: unknown }>>(
-          CORE_KEYS.marks,
+    // One write-once part per batch of marks (CRDs, workspaces, templates): never a rewrite.
+    const markParts = await h.scoped.list(CORE_KEYS.marks);
+    assert.deepEqual(markParts, [CORE_KEYS.marks, `${CORE_KEYS.marks}.part-2`, `${CORE_KEYS.marks}.part-3`]);
+    const marks: { kind: string; name: string; previous: unknown }[] = [];
+    for (const k of markParts) {
+      marks.push(
+        ...Object.values(
+          await h.scoped.load<Record<string, { kind: string; name: string; previous: unknown }>>(k),
         ),
-      ).map((m) => [m.kind, m.name, m.previous]),
+      );
+    }
+    assert.deepEqual(
+      marks.map((m) => [m.kind, m.name, m.previous]),
       [
         ['CustomResourceDefinition', 'namespacenetworkpolicies.network.kubesphere.io', null],
         ['Workspace', 'demo-ws', null],
@@ -533,7 +540,7 @@ describe('core job on a host cluster', () => {
       CORE_KEYS.workspaceTemplates,
       CORE_KEYS.clusters,
       CORE_KEYS.mutatingWebhooks,
-      CORE_KEYS.marks,
+      ...markParts,
       CORE_KEYS.replicas,
       CORE_KEYS.ownerReferences,
       CORE_KEYS.validatingWebhooks,
