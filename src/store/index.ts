@@ -51,6 +51,7 @@ export {
 } from './format.js';
 export { sensitiveReason, sensitiveBytesReason } from './sensitive.js';
 export { SPOOL_PREFIX } from './spool.js';
+export { growParts, laterParts, loadParts } from './parts.js';
 
 /**
  * The root store for `storage`: the backend it names plus the encryption key of

@@ -3,12 +3,11 @@
 //    rollback) cannot overwrite the pre-change state with post-change state;
 //  - every object core is about to change is in the backup before the change. The first write is
 //    `saveOnce`; an object that appears later (a webhook registered between two runs, the next
-//    batch of marks) goes to a new write-once part `<key>.part-<n>` before it is touched, so no
-//    stored object is ever rewritten (the fault suite checks each keeps its first sha256). Read
-//    them back with loadGrowingList / loadGrowingRecord. Nothing is written when nothing is
+//    batch of marks) goes to a new write-once part (src/store/parts.ts) before it is touched, so
+//    no stored object is ever rewritten. Read them back with loadGrowingList / loadGrowingRecord. Nothing is written when nothing is
 //    missing, so re-runs leave the store byte-identical.
 import { apiVersionOf, type KubeList, type KubeObject, type ResourceType } from '../../kube/types.js';
-import type { ResourceStore, SaveOptions } from '../../store/index.js';
+import { growParts, laterParts, type ResourceStore, type SaveOptions } from '../../store/index.js';
 import type { JobContext } from '../types.js';
 import { loadBackup } from '../patterns.js';
 
@@ -22,43 +21,6 @@ export function objectId(obj: KubeObject): string {
   return `${obj.metadata.namespace ?? ''}/${obj.metadata.name ?? ''}`;
 }
 
-/** Parts after the first of a growing backup: `<key>.part-2`, `<key>.part-3` … */
-const PART = '.part-';
-
-/** The stored parts of a growing backup after the first (`<key>` itself), in write order. */
-async function laterParts<T>(store: ResourceStore, key: string): Promise<T[]> {
-  const more = (await store.list(`${key}${PART}`))
-    .map((k) => ({ k, n: Number(k.slice(key.length + PART.length)) }))
-    .filter((p) => Number.isInteger(p.n))
-    .sort((a, b) => a.n - b.n);
-  const out: T[] = [];
-  for (const p of more) out.push(await store.load<T>(p.k));
-  return out;
-}
-
-/**
- * Adds to a growing backup: the first write is `key`; later ones each a new write-once part.
- * `missing` computes what the stored parts lack (undefined: nothing). Returns every stored part.
- */
-async function grow<T>(
-  store: ResourceStore,
-  key: string,
-  first: T,
-  missing: (stored: T[]) => T | undefined,
-  opts: SaveOptions,
-): Promise<T[]> {
-  const { value, created } = await store.saveOnce(key, first, opts);
-  if (created) return [value];
-  for (;;) {
-    const parts = [value, ...(await laterParts<T>(store, key))];
-    const add = missing(parts);
-    if (add === undefined) return parts;
-    const r = await store.saveOnce(`${key}${PART}${parts.length + 1}`, add, opts);
-    // Lost a race with another writer of the same part: read again and add what is still missing.
-    if (r.created) return [...parts, add];
-  }
-}
-
 /**
  * Backs up `items` under `key` as a List: stored once; objects not stored yet go to a new part
  * (existing entries are never replaced). Returns the stored items.
@@ -70,11 +32,12 @@ export async function backupObjects<T extends KubeObject>(
   items: T[],
   opts: SaveOptions = {},
 ): Promise<T[]> {
-  const parts = await grow<KubeList<T>>(
+  const parts = await growParts<KubeList<T>>(
     store,
     key,
-    asList(rt, items),
     (stored) => {
+      // The first part is written even when empty: "backed up, nothing was there".
+      if (stored.length === 0) return asList(rt, items);
       const known = new Set(stored.flatMap((p) => p.items.map(objectId)));
       const missing = items.filter((i) => !known.has(objectId(i)));
       return missing.length === 0 ? undefined : asList(rt, missing);
@@ -94,11 +57,11 @@ export async function recordEntries<V>(
   entries: Record<string, V>,
   opts: SaveOptions = {},
 ): Promise<Record<string, V>> {
-  const parts = await grow<Record<string, V>>(
+  const parts = await growParts<Record<string, V>>(
     store,
     key,
-    entries,
     (stored) => {
+      if (stored.length === 0) return entries;
       const missing = Object.entries(entries).filter(([k]) => !stored.some((p) => Object.hasOwn(p, k)));
       return missing.length === 0 ? undefined : Object.fromEntries(missing);
     },

@@ -4,7 +4,7 @@ import { KsUpgradeError, describeError } from '../../errors.js';
 import type { ResourceClient } from '../../kube/client.js';
 import { ConflictError, KubeApiError, NotFoundError } from '../../kube/errors.js';
 import type { KubeObject, ResourceType } from '../../kube/types.js';
-import { BackupKeyNotFound, type ResourceStore } from '../../store/index.js';
+import { BackupKeyNotFound, growParts, loadParts, type ResourceStore } from '../../store/index.js';
 import type { JobContext } from '../types.js';
 import { getCrd } from '../../kube/crd.js';
 import { notYet, waitFor } from '../../util/wait.js';
@@ -82,31 +82,15 @@ export async function loadOr<T>(store: ResourceStore, key: string, fallback: T):
   }
 }
 
-/** Keys after the first of a union backup: `<key>.part-2`, `<key>.part-3` … (write-once each). */
-const PART = '.part-';
-
-/** The stored parts of a union backup in write order (the first part is `key` itself). */
-async function unionParts<T>(store: ResourceStore, key: string): Promise<T[][]> {
-  const first = await loadOr<T[] | undefined>(store, key, undefined);
-  if (first === undefined) return [];
-  const more = (await store.list(`${key}${PART}`))
-    .map((k) => ({ k, n: Number(k.slice(key.length + PART.length)) }))
-    .filter((p) => Number.isInteger(p.n))
-    .sort((a, b) => a.n - b.n);
-  const parts = [first];
-  for (const p of more) parts.push(await store.load<T[]>(p.k));
-  return parts;
-}
-
 /** Every item of a union backup written by {@link backupUnion} ([] when there is none). */
 export async function loadUnion<T>(store: ResourceStore, key: string): Promise<T[]> {
-  return (await unionParts<T>(store, key)).flat();
+  return (await loadParts<T[]>(store, key)).flat();
 }
 
 /**
  * A backup that only grows and is never rewritten: items whose id is already stored keep their
  * FIRST stored state (the state before this job changed anything); new ids go to a new write-once
- * part (`<key>.part-<n>`), so an object that appears on a later attempt is still backed up before
+ * part (`<key>.part-<n>`, src/store/parts.ts), so an object that appears on a later attempt is still backed up before
  * it is touched, and every stored object stays byte-identical to its first write. Read it back
  * with {@link loadUnion}. Always encrypted (the iam job requires a key): role and user data is
  * sensitive enough.
@@ -117,18 +101,18 @@ export async function backupUnion<T>(
   items: readonly T[],
   idOf: (item: T) => string,
 ): Promise<T[]> {
-  for (;;) {
-    const parts = await unionParts<T>(store, key);
-    const stored = parts.flat();
-    const known = new Set(stored.map(idOf));
-    const added = items.filter((i) => !known.has(idOf(i)));
-    // The first part is written even when empty: "backed up, nothing was there" is worth recording.
-    if (parts.length > 0 && added.length === 0) return stored;
-    const target = parts.length === 0 ? key : `${key}${PART}${parts.length + 1}`;
-    const { created } = await store.saveOnce(target, added, { sensitive: true });
-    // Lost a race with another writer of the same part: read again and add what is still missing.
-    if (created) return [...stored, ...added];
-  }
+  const parts = await growParts<T[]>(
+    store,
+    key,
+    (stored) => {
+      const known = new Set(stored.flat().map(idOf));
+      const added = items.filter((i) => !known.has(idOf(i)));
+      // The first part is written even when empty: "backed up, nothing was there" is worth recording.
+      return stored.length > 0 && added.length === 0 ? undefined : added;
+    },
+    { sensitive: true },
+  );
+  return parts.flat();
 }
 
 /** Collects per-object failures of a step and throws them together at the end. */
