@@ -22,7 +22,7 @@ import { WaitTimeoutError, type WaitReporter } from '../src/util/wait.js';
 import { GATE_TIMEOUT } from '../workflows/messages.js';
 import { createCoreUpgradeActivities } from './core-upgrade.js';
 import { createCheckActivities, type TemporalLookup } from './checks.js';
-import { keepAlive } from './keep-alive.js';
+import { withKeepAlive } from './keep-alive.js';
 
 export type { PreflightRequest, TemporalLookup, VerifyRequest } from './checks.js';
 
@@ -148,40 +148,39 @@ export function createActivities(deps: { registry?: JobRegistry; temporal?: Temp
 
     /** Loads and validates the config, and plans the jobs (dry run: asks each job what it would do). */
     async planUpgrade(input: UpgradeClusterInput): Promise<UpgradePlan> {
-      const alive = keepAlive();
       try {
-        const loaded = await loadUpgradeConfig(input, registry);
-        const plan = buildUpgradePlan(input.cluster, loaded, registry);
-        if (!input.dryRun) return plan;
-        const [conn, store] = await Promise.all([
-          clusterConnection(input.kube),
-          sharedStore(loaded.config.storage),
-        ]);
-        for (const pj of plan.jobs) {
-          const factory = registry.get(pj.name);
-          const jc = loaded.config.jobs[pj.name];
-          if (!pj.enabled || !factory || !jc) continue;
-          const job = factory.create(structuredClone(jc.dynamicOptions), structuredClone(jc.extensionRef));
-          if (!job.plan) continue;
-          const ctx = createJobContext({
-            job: pj.name,
-            phase: 'prepare-upgrade',
-            cluster: { name: input.cluster },
-            kube: conn.client,
-            store,
-            config: jc,
-            logger: activityLogger(),
-            heartbeat: () => {
-              alive.heartbeat();
-            },
-          });
-          pj.actions = await job.plan(ctx);
-        }
-        return plan;
+        return await withKeepAlive(async (alive) => {
+          const loaded = await loadUpgradeConfig(input, registry);
+          const plan = buildUpgradePlan(input.cluster, loaded, registry);
+          if (!input.dryRun) return plan;
+          const [conn, store] = await Promise.all([
+            clusterConnection(input.kube),
+            sharedStore(loaded.config.storage),
+          ]);
+          for (const pj of plan.jobs) {
+            const factory = registry.get(pj.name);
+            const jc = loaded.config.jobs[pj.name];
+            if (!pj.enabled || !factory || !jc) continue;
+            const job = factory.create(structuredClone(jc.dynamicOptions), structuredClone(jc.extensionRef));
+            if (!job.plan) continue;
+            const ctx = createJobContext({
+              job: pj.name,
+              phase: 'prepare-upgrade',
+              cluster: { name: input.cluster },
+              kube: conn.client,
+              store,
+              config: jc,
+              logger: activityLogger(),
+              heartbeat: () => {
+                alive.heartbeat();
+              },
+            });
+            pj.actions = await job.plan(ctx);
+          }
+          return plan;
+        });
       } catch (err) {
         throw toFailure(err);
-      } finally {
-        alive.stop();
       }
     },
 

@@ -1,42 +1,20 @@
-// Heartbeats for an activity whose work can sit in one long call (a request the API server is slow
-// to answer, up to the transport's 60 s timeout): the heartbeat timeout exists to notice a dead
-// worker, and a live one busy with a slow call must not be taken for dead — Temporal would start a
-// second attempt beside the first and report a bare "Heartbeat timeout" that names nothing.
+// The current activity's heartbeats, repeated every third of its heartbeat timeout while it runs
+// (src/util/keep-alive.ts): a slow call must not read as a dead worker — Temporal would report a
+// bare "Heartbeat timeout" that names nothing.
 import { Context } from '@temporalio/activity';
+import { keepAlive, type KeepAlive } from '../src/util/keep-alive.js';
 
-/** A heartbeat that also repeats its last details every third of the heartbeat timeout. */
-export interface KeepAlive {
-  heartbeat(details?: unknown): void;
-  stop(): void;
-}
-
-/** Starts heartbeating on the current activity's behalf (nothing to do without a heartbeat timeout). */
-export function keepAlive(ctx: Context = Context.current()): KeepAlive {
-  let last: unknown;
+/** Runs `fn` with the activity's heartbeats kept alive, stopped when `fn` settles. */
+export async function withKeepAlive<T>(fn: (alive: KeepAlive<unknown>) => Promise<T>): Promise<T> {
+  const ctx = Context.current();
   const timeout = ctx.info.heartbeatTimeoutMs;
-  const timer = timeout
-    ? setInterval(
-        () => {
-          ctx.heartbeat(last);
-        },
-        Math.max(100, Math.floor(timeout / 3)),
-      )
-    : undefined;
-  timer?.unref();
-  return {
-    heartbeat: (details?: unknown) => {
-      last = details;
-      ctx.heartbeat(details);
-    },
-    stop: () => {
-      clearInterval(timer);
-    },
+  const send = (details?: unknown): void => {
+    ctx.heartbeat(details);
   };
-}
-
-/** Runs `fn` with a {@link keepAlive}, stopped when `fn` settles. */
-export async function withKeepAlive<T>(fn: (alive: KeepAlive) => Promise<T>): Promise<T> {
-  const alive = keepAlive();
+  // Without a heartbeat timeout there is nothing to keep alive: heartbeats pass straight through.
+  const alive = timeout
+    ? keepAlive(send, Math.max(100, Math.floor(timeout / 3)))
+    : { heartbeat: send, stop: () => undefined };
   try {
     return await fn(alive);
   } finally {

@@ -1,5 +1,6 @@
 import type { JobConfig, UpgradeConfig } from '../config/types.js';
 import { KsUpgradeError, describeError } from '../errors.js';
+import { keepAlive } from '../util/keep-alive.js';
 import { defaultRegistry, type JobRegistry } from './registry.js';
 import {
   implementsPhase,
@@ -124,25 +125,13 @@ export interface RunJobPhaseOptions {
 
 /**
  * Keeps the phase's heartbeats going without the job's help: `ctx` with a heartbeat that records
- * the latest progress, and a timer that repeats it every `intervalMs` until `stop`.
+ * the latest progress, repeated every `intervalMs` (src/util/keep-alive.ts) until `stop`.
  */
-function keepAlive(ctx: JobContext, intervalMs: number): { ctx: JobContext; stop(): void } {
-  let latest: JobProgress | undefined;
-  const timer = setInterval(() => {
-    ctx.heartbeat(latest);
+function keepPhaseAlive(ctx: JobContext, intervalMs: number): { ctx: JobContext; stop(): void } {
+  const alive = keepAlive<JobProgress>((progress) => {
+    ctx.heartbeat(progress);
   }, intervalMs);
-  return {
-    ctx: {
-      ...ctx,
-      heartbeat: (progress?: JobProgress) => {
-        if (progress !== undefined) latest = progress;
-        ctx.heartbeat(progress);
-      },
-    },
-    stop: () => {
-      clearInterval(timer);
-    },
-  };
+  return { ctx: { ...ctx, heartbeat: alive.heartbeat }, stop: alive.stop };
 }
 
 /**
@@ -154,7 +143,7 @@ export async function runJobPhase(
   jobCtx: JobContext,
   options: RunJobPhaseOptions = {},
 ): Promise<JobPhaseResult> {
-  const alive = options.keepAliveMs ? keepAlive(jobCtx, options.keepAliveMs) : undefined;
+  const alive = options.keepAliveMs ? keepPhaseAlive(jobCtx, options.keepAliveMs) : undefined;
   try {
     return await runJobPhaseWith(job, alive?.ctx ?? jobCtx);
   } finally {
