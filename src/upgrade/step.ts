@@ -5,7 +5,7 @@ import { createJobContext } from '../jobs/context.js';
 import { defaultRegistry, type JobRegistry } from '../jobs/registry.js';
 import { runJobPhase, type JobPhaseResult } from '../jobs/runner.js';
 import type { JobProgress, Logger, Phase } from '../jobs/types.js';
-import { waitOutOutage } from '../kube/outage.js';
+import { waitOutOutage } from '../util/outage.js';
 import { checkClusterBindingOnce } from './cluster-identity.js';
 import type { UpgradeClusterInput } from './input.js';
 import { loadUpgradeConfig } from './plan.js';

@@ -7,7 +7,7 @@ import { ConfigMapResource } from '../../src/api/core.js';
 import { connectCluster, type ClusterConnection } from '../../src/kube/connect.js';
 import { NotFoundError } from '../../src/kube/errors.js';
 import { outageOf } from '../../src/errors.js';
-import { waitOutOutage } from '../../src/kube/outage.js';
+import { waitOutOutage } from '../../src/util/outage.js';
 import { KubeUnreachableError } from '../../src/kube/transport.js';
 import { StorageUnavailableError } from '../../src/storage/storage.js';
 import { S3Storage } from '../../src/storage/s3.js';

@@ -3,7 +3,7 @@
 // the failure, so the retry that follows runs against a server that is back instead of burning
 // the step's few attempts during the outage.
 import { describeError, outageOf } from '../errors.js';
-import { notYet, waitFor, WaitTimeoutError, type WaitReporter } from '../util/wait.js';
+import { notYet, waitFor, WaitTimeoutError, type WaitReporter } from './wait.js';
 
 /** How long a failed step waits for a server that did not answer, by default. */
 export const OUTAGE_WAIT_MS = 5 * 60_000;
