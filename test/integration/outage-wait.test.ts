@@ -107,6 +107,22 @@ describe('waiting out an unreachable API server', () => {
     }
   });
 
+  it('a cancelled step stops waiting at once', async () => {
+    await servers.apiservers.get(cluster)?.stop('SIGKILL');
+    try {
+      const err = await failedGet();
+      const abort = new AbortController();
+      const t0 = Date.now();
+      setTimeout(() => {
+        abort.abort(new Error('the workflow cancelled the step'));
+      }, 500);
+      await assert.rejects(waitOutOutage(err, { signal: abort.signal }, 120_000));
+      assert.ok(Date.now() - t0 < 30_000, 'did not wait for the bound');
+    } finally {
+      await servers.apiservers.get(cluster)?.start();
+    }
+  });
+
   it('does not wait for other errors', async () => {
     const err = await failedGet();
     assert.ok(err instanceof NotFoundError);
