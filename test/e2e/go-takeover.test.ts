@@ -47,6 +47,7 @@ import {
   type GoStore,
 } from '../helpers/go-store.js';
 import { installFixtureFleet, playCoreUpgrade } from '../helpers/kubesphere.js';
+import { listEveryObject } from '../helpers/snapshot.js';
 import { purgeS3Prefix, devS3Config } from '../helpers/storage.js';
 
 const CLUSTER = 'host';
@@ -158,7 +159,7 @@ function normalize(value: unknown, key = ''): unknown {
   return out;
 }
 
-interface ListedObject {
+interface TakeoverObject {
   kind?: string;
   type?: string;
   metadata: { name: string; namespace?: string };
@@ -173,41 +174,26 @@ interface ListedObject {
  * server address) and the chart archives the test's "helm upgrade" writes (tar timestamps).
  */
 async function clusterState(kube: ResourceClient, withVersions = false): Promise<Map<string, string>> {
-  const get = async <T>(p: string): Promise<T | undefined> => {
-    const res = await kube.transport.request({ method: 'GET', path: p });
-    if (res.status === 503 || res.status === 404) return undefined;
-    assert.equal(res.status, 200, `GET ${p}: HTTP ${res.status}`);
-    return JSON.parse(res.text) as T;
-  };
-  const groups = await get<{ groups: { preferredVersion: { groupVersion: string } }[] }>('/apis');
-  const bases = ['/api/v1', ...(groups?.groups ?? []).map((g) => `/apis/${g.preferredVersion.groupVersion}`)];
   // Leases and events move on their own; endpoints and IP addresses follow the API server's own
   // address and the cluster IPs it allocates.
   const skip = new Set(['leases', 'events', 'endpoints', 'endpointslices', 'ipaddresses']);
   const out = new Map<string, string>();
-  for (const base of bases) {
-    const list = await get<{ resources: { name: string; verbs: string[] }[] }>(base);
-    for (const r of list?.resources ?? []) {
-      if (r.name.includes('/') || !r.verbs.includes('list') || skip.has(r.name)) continue;
-      const items = await get<{ items: ListedObject[] }>(`${base}/${r.name}`);
-      for (const o of items?.items ?? []) {
-        if (o.type === 'kubernetes.io/service-account-token' || o.metadata.name === 'kube-root-ca.crt')
-          continue;
-        // The API server's own Service (its port).
-        if (r.name === 'services' && o.metadata.namespace === 'default' && o.metadata.name === 'kubernetes')
-          continue;
-        const copy = structuredClone(o);
-        if (copy.spec?.connection?.kubeconfig !== undefined) copy.spec.connection.kubeconfig = '<kubeconfig>';
-        if (/^extension-.*-chart$/.test(copy.metadata.name) && copy.binaryData) copy.binaryData = {};
-        const version = withVersions
-          ? `${(o.metadata as { resourceVersion?: string }).resourceVersion ?? ''} `
-          : '';
-        out.set(
-          `${base}/${r.name} ${o.metadata.namespace ?? ''}/${o.metadata.name}`,
-          version + JSON.stringify(normalize(copy)),
-        );
-      }
-    }
+  for (const { base, resource, object } of await listEveryObject(kube, skip)) {
+    const o = object as unknown as TakeoverObject;
+    if (o.type === 'kubernetes.io/service-account-token' || o.metadata.name === 'kube-root-ca.crt') continue;
+    // The API server's own Service (its port).
+    if (resource === 'services' && o.metadata.namespace === 'default' && o.metadata.name === 'kubernetes')
+      continue;
+    const copy = structuredClone(o);
+    if (copy.spec?.connection?.kubeconfig !== undefined) copy.spec.connection.kubeconfig = '<kubeconfig>';
+    if (/^extension-.*-chart$/.test(copy.metadata.name) && copy.binaryData) copy.binaryData = {};
+    const version = withVersions
+      ? `${(o.metadata as { resourceVersion?: string }).resourceVersion ?? ''} `
+      : '';
+    out.set(
+      `${base}/${resource} ${o.metadata.namespace ?? ''}/${o.metadata.name}`,
+      version + JSON.stringify(normalize(copy)),
+    );
   }
   return out;
 }

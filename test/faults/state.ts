@@ -2,8 +2,8 @@
 // of the same upgrade on fresh servers can be compared leaf by leaf, and the differences two clean
 // runs show between themselves (the noise: generated names, keys, ports) learned rather than
 // guessed, so a faulted run is held to everything that is deterministic.
-import assert from 'node:assert/strict';
 import type { ResourceClient } from '../../src/kube/client.js';
+import { listEveryObject } from '../helpers/snapshot.js';
 
 /** Object key (`<api>/<resource> <ns>/<name>`) → leaf path → value. */
 export type ClusterState = Map<string, Map<string, string>>;
@@ -54,34 +54,18 @@ function flatten(value: unknown, prefix: string, out: Map<string, string>, names
  * become `<uid>`.
  */
 export async function clusterState(kube: ResourceClient, names: [string, string][]): Promise<ClusterState> {
-  const get = async <T>(p: string): Promise<T | undefined> => {
-    const res = await kube.transport.request({ method: 'GET', path: p });
-    if (res.status === 503 || res.status === 404) return undefined;
-    assert.equal(res.status, 200, `GET ${p}: HTTP ${res.status}`);
-    return JSON.parse(res.text) as T;
-  };
-  const groups = await get<{ groups: { preferredVersion: { groupVersion: string } }[] }>('/apis');
-  const bases = ['/api/v1', ...(groups?.groups ?? []).map((g) => `/apis/${g.preferredVersion.groupVersion}`)];
   // Leases and events are the API server's heartbeats; IP addresses and service CIDRs its random
   // ClusterIP allocations (a Service's clusterIP is learned as noise instead).
   const volatile = new Set(['leases', 'events', 'ipaddresses', 'servicecidrs']);
   const objects: [string, Record<string, unknown>][] = [];
   const uids = new Set<string>();
-  for (const base of bases) {
-    const list = await get<{ resources: { name: string; verbs: string[] }[] }>(base);
-    for (const r of list?.resources ?? []) {
-      if (r.name.includes('/') || !r.verbs.includes('list') || volatile.has(r.name)) continue;
-      const items = await get<{ items: Record<string, unknown>[] }>(`${base}/${r.name}`);
-      for (const o of items?.items ?? []) {
-        const meta = (o.metadata ?? {}) as { namespace?: string; name?: string; uid?: string };
-        if (meta.uid) uids.add(meta.uid);
-        const api = base.replace(/^\/apis?\//, '').replace(/\/v[0-9a-z]+$/, '');
-        objects.push([
-          normaliseText(`${api}/${r.name} ${meta.namespace ?? ''}/${meta.name ?? ''}`, names),
-          o,
-        ]);
-      }
-    }
+  for (const { base, resource, object: o } of await listEveryObject(kube, volatile)) {
+    if (o.metadata.uid) uids.add(o.metadata.uid);
+    const api = base.replace(/^\/apis?\//, '').replace(/\/v[0-9a-z]+$/, '');
+    objects.push([
+      normaliseText(`${api}/${resource} ${o.metadata.namespace ?? ''}/${o.metadata.name}`, names),
+      o,
+    ]);
   }
   const withUids: [string, string][] = [...names, ...[...uids].map((u): [string, string] => [u, '<uid>'])];
   const state: ClusterState = new Map();
