@@ -290,6 +290,21 @@ describe('HTTP fault proxy in front of kube-apiserver', () => {
     assert.equal((await direct.get(ConfigMapResource, 'updated', NS)).data?.state, 'migrated');
   });
 
+  it('a delete is sent again after a reset: the second finds the object gone', async () => {
+    await direct.create(ConfigMapResource, configMap('deleted'));
+    let seen = 0;
+    const proxy = await startProxy({
+      rate: 1,
+      faults: ['reset-after'],
+      skip: (req) => req.method !== 'DELETE' || seen++ > 0,
+    });
+    const kube = await clientVia(proxy);
+    // Without the resend the caller would see the reset although the server deleted the object.
+    assert.equal(await kube.delete(ConfigMapResource, 'deleted', NS), false, 'already gone on the resend');
+    assert.equal(proxy.injected['reset-after'], 1);
+    assert.equal(await direct.tryGet(ConfigMapResource, 'deleted', NS), undefined);
+  });
+
   it('reset-before: nothing reaches the server', async () => {
     const proxy = await startProxy({ rate: 1, faults: ['reset-before'] });
     const kube = await clientVia(proxy);
