@@ -16,7 +16,7 @@ process.once('SIGTERM', () => process.exit(143));
 process.once('SIGINT', () => process.exit(130));
 
 describe('fault suite (CI sample)', () => {
-  // Three full upgrades, about 10 minutes on a busy machine: within test/run's 30-minute bound.
+  // Three full upgrades, 10–12 minutes on a busy machine: within test/run's 30-minute bound.
   it('survives every fault of the sample with every invariant held', async (t) => {
     const day = Math.floor((Date.now() - Date.UTC(new Date().getUTCFullYear(), 0, 1)) / 86_400_000);
     const seed = Number(process.env.KS_FAULT_SEED ?? day + 1);
