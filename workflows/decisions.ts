@@ -2,7 +2,16 @@
 // recorded) and its signal twin, one decision per wait, and the failure policy and operator timeout
 // that decide when nobody does. Handlers are registered when the workflow starts, before its first
 // await, as the Temporal samples' message-passing workflows do.
-import { ApplicationFailure, condition, log, setHandler, workflowInfo } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  log,
+  patched,
+  setHandler,
+  sleep,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { Phase } from '../src/jobs/types.js';
 import { tuningMs, type UpgradeClusterInput } from './pure/input.js';
 import {
@@ -25,6 +34,17 @@ export class AbortRequested extends Error {
 }
 
 const ACTIONS: readonly OperatorAction[] = ['retry', 'skip', 'abort'];
+/**
+ * Since this patch a wait for the operator takes decisions only from a workflow task after the one
+ * that announced it (see `ask`). Histories recorded before it replay the old way.
+ */
+export const DECISION_AFTER_ANNOUNCE_PATCH = 'operator-decision-after-announce';
+/**
+ * History events between the task that announces a wait and the first that may decide it. A later
+ * task starts at least 6 events on (task completed, the status upsert, the timer started, an event,
+ * task scheduled, task started); a task whose events a query applied early starts 1 event on.
+ */
+const EVENTS_AFTER_ANNOUNCE = 6;
 /** Rejected signals kept in progress: enough to see a misbehaving client, bounded for history. */
 const MAX_REJECTED_SIGNALS = 20;
 
@@ -41,6 +61,8 @@ export interface Fallback {
 /** One pending decision at most; `take` refuses a second one. */
 export class Decisions {
   private pending: { request: ResolveRequest; at: string } | undefined;
+  /** The wait announced, its decision not yet shown in progress (see `ask`), and when. */
+  private announced: { awaiting: AwaitingDecision; historyLength: number } | undefined;
 
   constructor(
     private readonly state: UpgradeState,
@@ -92,8 +114,14 @@ export class Decisions {
     const r = req as Partial<Record<keyof ResolveRequest, unknown>>;
     if (!ACTIONS.includes(r.action as OperatorAction))
       throw new Error('action must be "retry", "skip" or "abort"');
-    const awaiting = this.state.progress.awaiting;
-    if (!awaiting) throw new Error(`no decision is awaited: the upgrade is ${this.state.progress.status}`);
+    const awaiting = this.state.progress.awaiting ?? this.decidableAnnouncement();
+    if (!awaiting) {
+      throw new Error(
+        this.announced
+          ? `the upgrade is about to wait for a decision on ${this.announced.awaiting.phase}${this.announced.awaiting.job ? ` / ${this.announced.awaiting.job}` : ''} (within a second): send it again`
+          : `no decision is awaited: the upgrade is ${this.state.progress.status}`,
+      );
+    }
     if (this.pending) {
       const p = this.pending.request;
       throw new Error(
@@ -108,6 +136,19 @@ export class Decisions {
     if (typeof r.reason !== 'string' || r.reason.trim() === '') {
       throw new Error('a reason is required: say why, it is recorded with the decision');
     }
+  }
+
+  /**
+   * The announced wait, once a decision may be taken on it before `progress` shows it: in a workflow
+   * task after the announcing one. That is the task whose timer ends the announcement when a worker
+   * without the run cached replays it: the task that announced has no command after it, so the
+   * replay joins it with the decision's task and runs the update's validator before the timer's end.
+   */
+  private decidableAnnouncement(): AwaitingDecision | undefined {
+    const a = this.announced;
+    return a && workflowInfo().historyLength >= a.historyLength + EVENTS_AFTER_ANNOUNCE
+      ? a.awaiting
+      : undefined;
   }
 
   /** Takes a validated decision; a second one in the same instant is refused here too. */
@@ -143,8 +184,16 @@ export class Decisions {
       return record({ action: fallback.policy, reason: 'failurePolicy is abort' }, 'failurePolicy', now());
     }
     const phase = jobPhase(awaiting.phase);
-    this.state.progress.awaiting = { ...awaiting, since: now() };
-    this.state.setStatus('AwaitingOperator', phase, awaiting.job);
+    const timeoutMs = tuningMs(this.input).operatorTimeout;
+    const announceFirst = patched(DECISION_AFTER_ANNOUNCE_PATCH);
+    const since = now();
+    if (announceFirst) {
+      this.announced = { awaiting: { ...awaiting, since }, historyLength: workflowInfo().historyLength };
+      this.state.setStatus('AwaitingOperator', phase, awaiting.job, 'searchAttributes');
+    } else {
+      this.state.progress.awaiting = { ...awaiting, since };
+      this.state.setStatus('AwaitingOperator', phase, awaiting.job);
+    }
     this.state.details([
       `### Upgrade of \`${this.input.cluster}\` is waiting for an operator`,
       `Step **${awaiting.phase}${awaiting.job ? ` / ${awaiting.job}` : ''}** failed:`,
@@ -156,10 +205,38 @@ export class Decisions {
       'Then decide (Update **resolve** in the UI, or):',
       this.commands(awaiting.allowed),
     ]);
-    const timeoutMs = tuningMs(this.input).operatorTimeout;
     let answered = true;
-    if (timeoutMs === undefined) await condition(() => this.pending !== undefined);
-    else answered = await condition(() => this.pending !== undefined, timeoutMs);
+    if (!announceFirst) {
+      if (timeoutMs === undefined) await condition(() => this.pending !== undefined);
+      else answered = await condition(() => this.pending !== undefined, timeoutMs);
+    } else {
+      // Why two workflow tasks: a query can make the worker apply a pending task's events before the
+      // task itself (SDK 1.24 core). A decision sent on what that query showed is then taken in the
+      // same task, after the commands those events produced, while a replay runs the decision first:
+      // the history no longer matches and the run is stuck. So this task sends every command of the
+      // wait (search attributes, the timeout timer, a 1 ms timer) and decisions count from a later
+      // task only (decidableAnnouncement); the task the short timer ends adds no command, so a
+      // decision taken in it or after replays in the order it was taken.
+      answered = await CancellationScope.cancellable(async () => {
+        const timedOut = timeoutMs === undefined ? undefined : sleep(timeoutMs).then(() => false);
+        // Cancelled before the race below listens: not an unhandled rejection (that fails the task).
+        timedOut?.catch(() => undefined);
+        try {
+          await sleep(1);
+        } finally {
+          this.announced = undefined;
+        }
+        // From here `progress` says AwaitingOperator and the update takes decisions.
+        this.state.progress.awaiting = { ...awaiting, since };
+        this.state.setStatus('AwaitingOperator', phase, awaiting.job, 'progress');
+        const decided = condition(() => this.pending !== undefined).then(() => true);
+        try {
+          return await (timedOut ? Promise.race([decided, timedOut]) : decided);
+        } finally {
+          CancellationScope.current().cancel();
+        }
+      });
+    }
     const taken = this.pending;
     this.pending = undefined;
     this.state.progress.awaiting = undefined;

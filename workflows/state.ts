@@ -34,12 +34,23 @@ export class UpgradeState {
     });
   }
 
-  /** Sets the status (and the search attributes the UI filters on). */
-  setStatus(status: UpgradeStatus, phase?: Phase, job?: string): void {
-    this.progress.status = status;
-    this.progress.phase = phase;
-    this.progress.job = job;
-    this.progress.updatedAt = now();
+  /**
+   * Sets the status (and the search attributes the UI filters on); `only` sets one of the two, for
+   * a change the search attributes must announce before `progress` shows it (see Decisions.ask).
+   */
+  setStatus(
+    status: UpgradeStatus,
+    phase?: Phase,
+    job?: string,
+    only?: 'progress' | 'searchAttributes',
+  ): void {
+    if (only !== 'searchAttributes') {
+      this.progress.status = status;
+      this.progress.phase = phase;
+      this.progress.job = job;
+      this.progress.updatedAt = now();
+    }
+    if (only === 'progress') return;
     upsertSearchAttributes([
       { key: UpgradeStatusKey, value: status },
       { key: UpgradePhaseKey, value: phase ?? null },

@@ -5,7 +5,6 @@ import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import {
   coreUpgradedSignal,
   progressQuery,
-  resolveUpdate,
   type OperatorAction,
   type StepProgress,
   type UpgradeProgress,
@@ -13,6 +12,7 @@ import {
 } from '../../workflows/messages.js';
 import type { JobProgress } from '../jobs/types.js';
 import { EXIT, operatorIdentity, type Io } from './common.js';
+import { resolveSoon } from './operate.js';
 import { attemptOfRunningStep, describeAttempt, pendingAttempts } from './status-pending.js';
 
 const MARK: Record<string, string> = {
@@ -221,9 +221,7 @@ async function promptDecision(
       if (!allowed.includes(action as OperatorAction)) continue;
       const reason = (await rl.ask('   reason: ')).trim();
       try {
-        await handle.executeUpdate(resolveUpdate, {
-          args: [{ action: action as OperatorAction, reason, by: operatorIdentity() }],
-        });
+        await resolveSoon(handle, { action: action as OperatorAction, reason, by: operatorIdentity() });
         return;
       } catch (err) {
         io.stdout.write(

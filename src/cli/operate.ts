@@ -14,6 +14,7 @@ import {
   progressQuery,
   resolveUpdate,
   type OperatorAction,
+  type ResolveRequest,
   type StepProgress,
   type UpgradeProgress,
   type UpgradeResult,
@@ -321,6 +322,29 @@ export async function statusCommand(
   });
 }
 
+/** The rejection a decision meets in the moment between a wait's announcement and its start. */
+const ABOUT_TO_WAIT = /about to wait for a decision/;
+
+/**
+ * Sends the decision; sent again (up to 10 s) while the upgrade says it is about to wait, which it
+ * does for one workflow task after the status says AwaitingOperator.
+ */
+export async function resolveSoon(
+  h: WorkflowHandle,
+  req: ResolveRequest,
+): Promise<{ accepted: true; action: OperatorAction }> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      return await h.executeUpdate(resolveUpdate, { args: [req] });
+    } catch (err) {
+      const why = err instanceof Error && err.cause instanceof Error ? err.cause.message : '';
+      if (!ABOUT_TO_WAIT.test(why) || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
 export async function resolveCommand(
   cluster: string,
   action: string,
@@ -339,9 +363,7 @@ export async function resolveCommand(
     io,
     async (h) => {
       try {
-        await h.executeUpdate(resolveUpdate, {
-          args: [{ action: action as OperatorAction, reason, by: o.by ?? operatorIdentity() }],
-        });
+        await resolveSoon(h, { action: action as OperatorAction, reason, by: o.by ?? operatorIdentity() });
       } catch (err) {
         if (
           err instanceof WorkflowUpdateFailedError ||

@@ -8,10 +8,10 @@ import { after, before, describe, it } from 'node:test';
 import { WorkflowFailedError, WorkflowNotFoundError, type Client, type Connection } from '@temporalio/client';
 import type { NativeConnection, Worker } from '@temporalio/worker';
 import { ConfigMapResource, NamespaceResource } from '../../src/api/core.js';
+import { resolveSoon } from '../../src/cli/operate.js';
 import { fleetWorkflowId, type FleetInput } from '../../src/fleet/input.js';
 import { upgradeWorkflowId } from '../../src/upgrade/input.js';
 import { pauseUpdate, resumeUpdate, type FleetResult } from '../../workflows/fleet/messages.js';
-import { resolveUpdate } from '../../workflows/messages.js';
 import { demoRegistry } from '../jobs/demo.js';
 import type { EphemeralCluster } from '../helpers/cluster.js';
 import { uniqueName } from '../helpers/env.js';
@@ -185,8 +185,10 @@ describe('upgradeFleet: failure budget, operator decisions, pause', () => {
     await handle.executeUpdate(pauseUpdate, {
       args: [{ reason: 'change freeze until the incident is closed', by: 'carol' }],
     });
-    await client.workflow.getHandle(upgradeWorkflowId(name('member1'))).executeUpdate(resolveUpdate, {
-      args: [{ action: 'skip', reason: 'alpha is not used on member1', by: 'dave' }],
+    await resolveSoon(client.workflow.getHandle(upgradeWorkflowId(name('member1'))), {
+      action: 'skip',
+      reason: 'alpha is not used on member1',
+      by: 'dave',
     });
     const paused = await waitForFleet(
       handle,

@@ -19,12 +19,13 @@ import type { NativeConnection } from '@temporalio/worker';
 import * as yaml from 'js-yaml';
 import { ConfigMapResource, DeploymentResource, type Deployment } from '../../src/api/core.js';
 import { RepositoryResource } from '../../src/api/v4/index.js';
+import { resolveSoon } from '../../src/cli/operate.js';
 import type { HelmRevision } from '../../src/helm/core-upgrade.js';
 import { registerBuiltinJobs } from '../../src/jobs/builtin.js';
 import { JobRegistry } from '../../src/jobs/registry.js';
 import { startUpgrade } from '../../src/temporal/client.js';
 import type { UpgradeClusterInput } from '../../src/upgrade/input.js';
-import { progressQuery, resolveUpdate } from '../../workflows/messages.js';
+import { progressQuery } from '../../workflows/messages.js';
 import { startStandInController, type StandInController } from '../fixtures/kubesphere-v4/controller.js';
 import {
   KS_CORE_V3,
@@ -230,9 +231,7 @@ describe('gate helm', () => {
       const waiting = await waitForProgress(handle, (p) => p.awaiting?.phase === 'gate', 300_000);
       assert.match(waiting.awaiting?.error ?? '', /not detected within 8s; last seen: /);
       assert.deepEqual(upgradeRevisions(await history(cluster)), ONE_UPGRADE);
-      await handle.executeUpdate(resolveUpdate, {
-        args: [{ action: 'abort', reason: 'v4 does not come up', by: 'test' }],
-      });
+      await resolveSoon(handle, { action: 'abort', reason: 'v4 does not come up', by: 'test' });
       await assert.rejects(handle.result(), (err: unknown) => {
         assert.ok(err instanceof WorkflowFailedError);
         const cause = err.cause as {

@@ -21,6 +21,7 @@ import {
   ValidatingWebhookConfigurationResource,
 } from '../../src/api/core.js';
 import { InstallPlanResource } from '../../src/api/v4/index.js';
+import { resolveSoon } from '../../src/cli/operate.js';
 import type { UpgradeConfig } from '../../src/config/types.js';
 import { registerBuiltinJobs } from '../../src/jobs/builtin.js';
 import { JobRegistry } from '../../src/jobs/registry.js';
@@ -31,7 +32,7 @@ import { startUpgrade } from '../../src/temporal/client.js';
 import type { UpgradeClusterInput } from '../../src/upgrade/input.js';
 import { BUILTIN_CONFIG_PATH } from '../../src/upgrade/plan.js';
 import type { VerificationReport } from '../../src/verify/index.js';
-import { resolveUpdate, type UpgradeResult } from '../../workflows/messages.js';
+import { type UpgradeResult } from '../../workflows/messages.js';
 import { startStandInController, type StandInController } from '../fixtures/kubesphere-v4/controller.js';
 import {
   startFleetStandIns,
@@ -238,9 +239,7 @@ describe('least privilege: the generated roles are all the full upgrade needs', 
     assert.match(p.awaiting.hint ?? '', /ks-upgrade rbac --config/);
     assert.deepEqual(diff(hostBefore, await clusterSnapshot(host.connection.client)), []);
     assert.deepEqual(diff(memberBefore, await clusterSnapshot(member.connection.client)), []);
-    await handle.executeUpdate(resolveUpdate, {
-      args: [{ action: 'abort', reason: 'restore the rule', by: 'test' }],
-    });
+    await resolveSoon(handle, { action: 'abort', reason: 'restore the rule', by: 'test' });
     await assert.rejects(handle.result(), (err: unknown) => err instanceof WorkflowFailedError);
   });
 

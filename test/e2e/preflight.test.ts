@@ -14,12 +14,13 @@ import { after, before, describe, it } from 'node:test';
 import { WorkflowFailedError, type Client, type Connection, type WorkflowHandle } from '@temporalio/client';
 import type { NativeConnection, Worker } from '@temporalio/worker';
 import * as yaml from 'js-yaml';
+import { resolveSoon } from '../../src/cli/operate.js';
 import { registerBuiltinJobs } from '../../src/jobs/builtin.js';
 import { JobRegistry } from '../../src/jobs/registry.js';
 import { startUpgrade } from '../../src/temporal/client.js';
 import type { UpgradeClusterInput } from '../../src/upgrade/input.js';
 import { preflightUpgrade } from '../../src/upgrade/verification.js';
-import { progressQuery, resolveUpdate, type UpgradeProgress } from '../../workflows/messages.js';
+import { progressQuery, type UpgradeProgress } from '../../workflows/messages.js';
 import { startEphemeralCluster, type EphemeralCluster } from '../helpers/cluster.js';
 import { devEnv, repoRoot, uniqueName } from '../helpers/env.js';
 import { installKubeSphereV3 } from '../helpers/kubesphere.js';
@@ -106,9 +107,7 @@ describe('preflight: the first step of an upgrade refuses before anything change
   }
 
   async function abort(handle: WorkflowHandle): Promise<void> {
-    await handle.executeUpdate(resolveUpdate, {
-      args: [{ action: 'abort', reason: 'test done', by: 'test' }],
-    });
+    await resolveSoon(handle, { action: 'abort', reason: 'test done', by: 'test' });
     await assert.rejects(handle.result(), (err: unknown) => err instanceof WorkflowFailedError);
   }
 

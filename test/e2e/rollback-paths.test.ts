@@ -15,12 +15,13 @@ import { WorkflowFailedError, type Client, type Connection } from '@temporalio/c
 import type { NativeConnection, Worker } from '@temporalio/worker';
 import * as yaml from 'js-yaml';
 import { ConfigMapResource, DeploymentResource, NamespaceResource } from '../../src/api/core.js';
+import { resolveSoon } from '../../src/cli/operate.js';
 import { coreJobFactory } from '../../src/jobs/core/index.js';
 import { JobRegistry } from '../../src/jobs/registry.js';
 import type { ClusterConnection } from '../../src/kube/connect.js';
 import { createResourceStore } from '../../src/store/index.js';
 import { startUpgrade } from '../../src/temporal/client.js';
-import { progressQuery, resolveUpdate } from '../../workflows/messages.js';
+import { progressQuery } from '../../workflows/messages.js';
 import { demoRegistry } from '../jobs/demo.js';
 import { startEphemeralCluster, type EphemeralCluster } from '../helpers/cluster.js';
 import { cli as runCli, type CliResult } from '../helpers/cli.js';
@@ -166,7 +167,7 @@ describe('rollback paths on real servers', () => {
       const attempt = async (): Promise<string> => {
         const { handle } = await startUpgrade(client, s.input, taskQueue);
         await waitForProgress(handle, (p) => p.status === 'AwaitingOperator', 120_000);
-        await handle.executeUpdate(resolveUpdate, { args: [{ action: 'abort', reason: 'test', by: 'e2e' }] });
+        await resolveSoon(handle, { action: 'abort', reason: 'test', by: 'e2e' });
         await assert.rejects(handle.result(), (err: unknown) => {
           assert.ok(err instanceof WorkflowFailedError);
           assert.match(String(err.cause?.message), /aborted by e2e: test/);

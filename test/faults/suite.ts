@@ -16,6 +16,7 @@ import path from 'node:path';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import * as yaml from 'js-yaml';
+import { resolveSoon } from '../../src/cli/operate.js';
 import type { StorageConfig } from '../../src/config/types.js';
 import type { ResourceClient } from '../../src/kube/client.js';
 import { createResourceStore } from '../../src/store/index.js';
@@ -23,7 +24,7 @@ import { WORKFLOWS_PATH } from '../../src/temporal/bundle.js';
 import { startUpgrade } from '../../src/temporal/client.js';
 import { freePort, startDevServer, type DevServer } from '../../src/temporal/dev-server.js';
 import type { UpgradeClusterInput } from '../../src/upgrade/input.js';
-import { progressQuery, resolveUpdate, type UpgradeProgress } from '../../workflows/messages.js';
+import { progressQuery, type UpgradeProgress } from '../../workflows/messages.js';
 import type { upgradeCluster } from '../../workflows/upgrade.js';
 import { writeExtensionCharts } from '../fixtures/kubesphere-v4/extensions.js';
 import { startChildWorker, type ChildWorker } from '../helpers/child-worker.js';
@@ -722,14 +723,14 @@ async function runUpgrade(
         answered.add(awaiting.since);
         operatorAsked.push(`${awaiting.phase} ${awaiting.job ?? ''}: ${awaiting.error}`);
         log(`  operator asked: ${awaiting.phase} ${awaiting.job ?? ''}: ${awaiting.error.slice(0, 300)}`);
-        await handle()
-          .executeUpdate(resolveUpdate, {
-            args: [{ action: 'retry', reason: 'fault suite: the fault has passed', by: 'faults' }],
-          })
-          .catch((err: unknown) => {
-            answered.delete(awaiting.since);
-            log(`  resolve failed: ${(err as Error).message}`);
-          });
+        await resolveSoon(handle(), {
+          action: 'retry',
+          reason: 'fault suite: the fault has passed',
+          by: 'faults',
+        }).catch((err: unknown) => {
+          answered.delete(awaiting.since);
+          log(`  resolve failed: ${(err as Error).message}`);
+        });
       }
       await sleep(500);
     }

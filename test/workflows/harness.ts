@@ -344,7 +344,13 @@ export class WorkflowHarness {
   }
 }
 
-/** Polls `progress` (real time: the test server does not skip time meanwhile) until `predicate`. */
+/**
+ * Polls `progress` (real time: the test server does not skip time meanwhile) until `predicate`
+ * holds in a state the workflow has committed. A worker without a cache answers a query by replaying
+ * the whole history, including events its next workflow task has not processed yet: the query can
+ * run ahead of the workflow (an operator wait shows before the update can take a decision). So the
+ * predicate counts only once no workflow task is pending.
+ */
 export async function waitFor(
   handle: UpgradeHandle,
   predicate: (p: UpgradeProgress) => boolean,
@@ -356,7 +362,10 @@ export async function waitFor(
   for (;;) {
     try {
       last = await handle.query(progressQuery);
-      if (predicate(last)) return last;
+      if (predicate(last) && !(await handle.describe()).raw.pendingWorkflowTask) {
+        last = await handle.query(progressQuery);
+        if (predicate(last)) return last;
+      }
     } catch (err) {
       // Before the first workflow task the query has no answer yet.
       if (!/(not found|no poller|Workflow task|queried)/i.test(String(err)) && Date.now() > deadline)

@@ -6,6 +6,7 @@
 //   bash test/run --record-histories <name> ...   (see docs/workflow-changes.md)
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { resolveSoon } from '../../src/cli/operate.js';
 import { repoRoot } from '../helpers/env.js';
 import { historyToJson } from '../helpers/record-history.js';
 import { coreUpgradedSignal, resolveSignal, resolveUpdate } from '../../workflows/messages.js';
@@ -144,6 +145,23 @@ export const SCENARIOS: Record<string, Scenario> = {
     const handle = await h.start(c, { gate: 'signal' });
     await waitFor(handle, (p) => p.status === 'AwaitingCoreUpgrade', 'the gate');
     await handle.signal(coreUpgradedSignal, { by: 'recorder' });
+    await settle(handle);
+    return handle;
+  },
+  /**
+   * Operator waits since DECISION_AFTER_ANNOUNCE_PATCH: a retry by update under an operator
+   * timeout, then a skip by signal.
+   */
+  'upgrade-v4-decision-after-announce': async (h) => {
+    const c = new FakeCluster();
+    c.failing.set('pre-upgrade beta', { message: 'boom' });
+    c.failing.set('post-upgrade gamma', { message: 'boom again' });
+    const handle = await h.start(c, { tuning: { heartbeatTimeout: '2s', operatorTimeout: '1h' } });
+    await waitFor(handle, awaiting, 'beta to fail');
+    c.failing.delete('pre-upgrade beta');
+    await resolveSoon(handle, { action: 'retry', reason: 'record', by: 'recorder' });
+    await waitFor(handle, (p) => awaiting(p) && p.awaiting?.job === 'gamma', 'gamma to fail');
+    await handle.signal(resolveSignal, { action: 'skip', reason: 'record', by: 'recorder' });
     await settle(handle);
     return handle;
   },
