@@ -877,8 +877,24 @@ describe('iam job: an upgrade step by step', () => {
     // attempt: it keeps the attempt's snapshot instead of appending a second one.
     await h.scoped.delete('iam-upgrade-status-pre-upgrade');
     const backups = await backupFingerprints(h.scoped);
-    assert.equal(await h.run('pre-upgrade'), 'succeeded');
+    const writes: string[] = [];
+    const watched = intercepted(
+      h.kube,
+      () => undefined,
+      (req, res) => {
+        // Applied creates and deletes; a create refused as AlreadyExists (409) changes nothing.
+        if ((req.method === 'POST' || req.method === 'DELETE') && res.status < 300)
+          writes.push(`${req.method} ${req.path} ${res.status}`);
+      },
+    );
+    assert.equal(await h.run('pre-upgrade', watched), 'succeeded');
     assert.deepEqual(await resourceVersions(h.kube), rvs, 'every write of the re-run was a no-op');
+    // The role templates the first run deleted stay deleted: not re-created only to be deleted again.
+    assert.deepEqual(
+      writes.filter((w) => !w.includes('/selfsubjectaccessreviews')),
+      [],
+      'the re-run creates and deletes nothing',
+    );
     await assertBackupsUnchanged(h.scoped, backups, 'the re-run without the marker');
     const entries = await snapshotEntries(h.scoped, 'users.iam.kubesphere.io');
     assert.equal(entries.length, 1, 'one snapshot per attempt');

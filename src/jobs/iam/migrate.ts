@@ -24,6 +24,7 @@ import {
   backupUnion,
   describeObject,
   isNamespaceGone,
+  loadUnion,
   objectId,
   progress,
   rewrite,
@@ -203,7 +204,14 @@ async function rewriteInPlace(
     `migrating ${r.key}`,
     'fix the cause (admission webhooks, permissions) and run pre-upgrade again; migrated objects are kept',
   );
-  const gone = snapshot.filter((o) => !seen.has(o.metadata.name ?? ''));
+  // A role template this job deleted (step 3) in an earlier attempt is gone by our own hand: the
+  // retry must not bring it back, only for step 3 to delete it a second time.
+  const ours = new Set(
+    (await loadUnion<KubeObject>(ctx.store, KEYS.roleTemplates)).map((o) => `${o.kind ?? ''} ${objectId(o)}`),
+  );
+  const gone = snapshot.filter(
+    (o) => !seen.has(o.metadata.name ?? '') && !ours.has(`${o.kind ?? ''} ${objectId(o)}`),
+  );
   if (gone.length > 0 && convert) {
     await forEachLimit(gone, options.concurrency, async (old) => {
       ctx.logger.warn(
