@@ -1,7 +1,7 @@
 // `npm run bench [-- row ...]`: benchmarks against the real servers, every row a ratio against a
 // baseline measured in the same run, with peak RSS. Prints one Markdown table and writes
 // test-results/bench.json (docs/benchmarks.md records a run). Rows (ids): backup (backup-local,
-// backup-s3, backup-memory), iam, orchestration, upgrade, rss, list; fleet (200 and 1,000 simulated
+// backup-s3, backup-memory), iam (iam, iam-writes), orchestration, upgrade, rss, list; fleet (200 and 1,000 simulated
 // clusters, long) runs only when named: `npm run bench -- fleet`.
 //   BENCH_UPGRADE_FIRST (ours | baseline: which side of the upgrade row runs first; default ours)
 //   BENCH_BACKUP_OBJECTS (20000), BENCH_BACKUP_SMALL (5000), BENCH_BACKUP_ROUNDS (3)
