@@ -3,7 +3,6 @@
 import { ApplicationFailure, Context, activityInfo } from '@temporalio/activity';
 import { CancelledFailure } from '@temporalio/common';
 import { KsUpgradeError, NON_RETRYABLE_ERROR_NAMES, ValidationError } from '../src/errors.js';
-import { createJobContext } from '../src/jobs/context.js';
 import { defaultRegistry, type JobRegistry } from '../src/jobs/registry.js';
 import { JobPhaseError } from '../src/jobs/runner.js';
 import type { JobProgress, Logger, Phase } from '../src/jobs/types.js';
@@ -15,7 +14,12 @@ import {
 } from '../src/upgrade/checks.js';
 import { abortedAttemptName } from '../src/store/index.js';
 import type { UpgradeClusterInput } from '../src/upgrade/input.js';
-import { buildUpgradePlan, loadUpgradeConfig, type UpgradePlan } from '../src/upgrade/plan.js';
+import {
+  buildUpgradePlan,
+  loadUpgradeConfig,
+  planJobActions,
+  type UpgradePlan,
+} from '../src/upgrade/plan.js';
 import { clusterConnection, sharedStore } from '../src/upgrade/runtime.js';
 import { executeJobPhase, type StepResult } from '../src/upgrade/step.js';
 import { WaitTimeoutError, type WaitReporter } from '../src/util/wait.js';
@@ -157,26 +161,14 @@ export function createActivities(deps: { registry?: JobRegistry; temporal?: Temp
             clusterConnection(input.kube),
             sharedStore(loaded.config.storage),
           ]);
-          for (const pj of plan.jobs) {
-            const factory = registry.get(pj.name);
-            const jc = loaded.config.jobs[pj.name];
-            if (!pj.enabled || !factory || !jc) continue;
-            const job = factory.create(structuredClone(jc.dynamicOptions), structuredClone(jc.extensionRef));
-            if (!job.plan) continue;
-            const ctx = createJobContext({
-              job: pj.name,
-              phase: 'prepare-upgrade',
-              cluster: { name: input.cluster },
-              kube: conn.client,
-              store,
-              config: jc,
-              logger: activityLogger(),
-              heartbeat: () => {
-                alive.heartbeat();
-              },
-            });
-            pj.actions = await job.plan(ctx);
-          }
+          await planJobActions(plan, loaded, registry, {
+            kube: conn.client,
+            store,
+            logger: activityLogger(),
+            heartbeat: () => {
+              alive.heartbeat();
+            },
+          });
           return plan;
         });
       } catch (err) {

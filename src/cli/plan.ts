@@ -4,7 +4,6 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { redactConfig } from '../config/index.js';
 import { describeError } from '../errors.js';
-import { createJobContext } from '../jobs/context.js';
 import { createStreamLogger } from '../jobs/logger.js';
 import { closeSharedConnections } from '../kube/connect.js';
 import { formatPreflight, type ConcurrentUpgrades, type PreflightReport } from '../preflight/index.js';
@@ -12,7 +11,7 @@ import { defaultStateDir } from '../temporal/dev-server.js';
 import { runningUpgrades } from '../temporal/upgrades.js';
 import { checkClusterBinding } from '../upgrade/cluster-identity.js';
 import type { UpgradeClusterInput } from '../upgrade/input.js';
-import { buildUpgradePlan, loadUpgradeConfig } from '../upgrade/plan.js';
+import { buildUpgradePlan, loadUpgradeConfig, planJobActions } from '../upgrade/plan.js';
 import { clusterConnection, sharedStore } from '../upgrade/runtime.js';
 import { preflightUpgrade } from '../upgrade/verification.js';
 import {
@@ -52,28 +51,15 @@ export async function planCommand(o: PlanOptions, io: Io): Promise<number> {
       const store = await sharedStore(loaded.config.storage);
       // A plan writes nothing, the binding included; it only refuses a name bound elsewhere.
       await checkClusterBinding({ cluster: input.cluster, conn, store, bind: false });
-      for (const pj of plan.jobs) {
-        const factory = registry.get(pj.name);
-        const jc = loaded.config.jobs[pj.name];
-        if (!pj.enabled || !factory || !jc) continue;
-        const job = factory.create(structuredClone(jc.dynamicOptions), structuredClone(jc.extensionRef));
-        if (!job.plan) continue;
-        pj.actions = await job.plan(
-          createJobContext({
-            job: pj.name,
-            phase: 'prepare-upgrade',
-            cluster: { name: input.cluster },
-            kube: conn.client,
-            store,
-            config: jc,
-            logger: createStreamLogger({
-              level: 'warn',
-              stream: io.stderr,
-              ...(o.logFormat ? { format: o.logFormat } : {}),
-            }),
-          }),
-        );
-      }
+      await planJobActions(plan, loaded, registry, {
+        kube: conn.client,
+        store,
+        logger: createStreamLogger({
+          level: 'warn',
+          stream: io.stderr,
+          ...(o.logFormat ? { format: o.logFormat } : {}),
+        }),
+      });
     }
   } finally {
     await closeSharedConnections();

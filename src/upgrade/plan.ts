@@ -4,10 +4,20 @@ import { fileURLToPath } from 'node:url';
 import { loadConfig, type LoadedConfig } from '../config/index.js';
 import type { GateMode, UpgradeConfig } from '../config/types.js';
 import { ValidationError } from '../errors.js';
+import { createJobContext } from '../jobs/context.js';
 import { ORIGINAL_JOB_NAMES } from '../jobs/original.js';
 import { defaultRegistry, type JobRegistry } from '../jobs/registry.js';
 import { instantiateJobs, planJobs } from '../jobs/runner.js';
-import { PHASES, implementsPhase, type Phase, type PlannedAction } from '../jobs/types.js';
+import {
+  PHASES,
+  implementsPhase,
+  type JobProgress,
+  type Logger,
+  type Phase,
+  type PlannedAction,
+} from '../jobs/types.js';
+import type { ResourceClient } from '../kube/client.js';
+import type { ResourceStore } from '../store/index.js';
 import type { UpgradeClusterInput } from './input.js';
 
 /** Step defaults when a job's config has no `retry` / `timeout`. */
@@ -135,4 +145,35 @@ export function buildUpgradePlan(
     },
     jobs,
   };
+}
+
+/**
+ * Asks each enabled job that can plan what it would do (a dry run: nothing is written) and fills in
+ * `plan.jobs[].actions`. Used by `ks-upgrade plan` and the workflow's dry run.
+ */
+export async function planJobActions(
+  plan: UpgradePlan,
+  loaded: LoadedConfig,
+  registry: JobRegistry,
+  deps: { kube: ResourceClient; store: ResourceStore; logger: Logger; heartbeat?: (p?: JobProgress) => void },
+): Promise<void> {
+  for (const pj of plan.jobs) {
+    const factory = registry.get(pj.name);
+    const jc = loaded.config.jobs[pj.name];
+    if (!pj.enabled || !factory || !jc) continue;
+    const job = factory.create(structuredClone(jc.dynamicOptions), structuredClone(jc.extensionRef));
+    if (!job.plan) continue;
+    pj.actions = await job.plan(
+      createJobContext({
+        job: pj.name,
+        phase: 'prepare-upgrade',
+        cluster: { name: plan.cluster },
+        kube: deps.kube,
+        store: deps.store,
+        config: jc,
+        logger: deps.logger,
+        ...(deps.heartbeat ? { heartbeat: deps.heartbeat } : {}),
+      }),
+    );
+  }
 }

@@ -151,6 +151,19 @@ describe('preflight: the first step of an upgrade refuses before anything change
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /Preflight of cluster \S+: passed/);
       assert.match(r.stdout, /✔ images\s+all 5 images are present/);
+      // Each job's own plan (a dry run), in the CLI's plan and in a dry-run upgrade alike.
+      const userRef = /label with iam\.kubesphere\.io\/user-ref=admin/;
+      assert.match(
+        r.stdout,
+        /^\s+- prepare-upgrade: label with iam\.kubesphere\.io\/user-ref=admin GlobalRoleBinding admin$/m,
+      );
+      const { handle } = await startUpgrade(client, { ...input(name, file), dryRun: true }, taskQueue);
+      const dry = await handle.result();
+      const iam = dry.plan.jobs.find((j) => j.name === 'iam');
+      assert.ok(
+        iam?.actions?.some((a) => a.phase === 'prepare-upgrade' && userRef.test(a.action)),
+        JSON.stringify(iam?.actions),
+      );
     } finally {
       await deleteImage(reg, MISSING, 'v4.1.3');
     }
