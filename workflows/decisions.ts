@@ -15,6 +15,7 @@ import {
 import type { Phase } from '../src/jobs/types.js';
 import { tuningMs, type UpgradeClusterInput } from './pure/input.js';
 import {
+  DECISION_NOT_YET,
   resolveSignal,
   resolveUpdate,
   type AwaitingDecision,
@@ -40,9 +41,11 @@ const ACTIONS: readonly OperatorAction[] = ['retry', 'skip', 'abort'];
  */
 export const DECISION_AFTER_ANNOUNCE_PATCH = 'operator-decision-after-announce';
 /**
- * History events between the task that announces a wait and the first that may decide it. A later
- * task starts at least 6 events on (task completed, the status upsert, the timer started, an event,
- * task scheduled, task started); a task whose events a query applied early starts 1 event on.
+ * History events between the task that announces a wait and the first that may decide it. A task
+ * whose events a query applied early starts 1 event on (plus a signal or two that came meanwhile).
+ * Any later task starts at least 5 on (task completed, the status upsert, the 1 ms timer started,
+ * task scheduled, task started) and 6 once that timer has fired (or with an operator timeout's
+ * timer, or a patch marker): a decision sent right after the announcement may be refused once.
  */
 const EVENTS_AFTER_ANNOUNCE = 6;
 /** Rejected signals kept in progress: enough to see a misbehaving client, bounded for history. */
@@ -115,13 +118,13 @@ export class Decisions {
     if (!ACTIONS.includes(r.action as OperatorAction))
       throw new Error('action must be "retry", "skip" or "abort"');
     const awaiting = this.state.progress.awaiting ?? this.decidableAnnouncement();
-    if (!awaiting) {
-      throw new Error(
-        this.announced
-          ? `the upgrade is about to wait for a decision on ${this.announced.awaiting.phase}${this.announced.awaiting.job ? ` / ${this.announced.awaiting.job}` : ''} (within a second): send it again`
-          : `no decision is awaited: the upgrade is ${this.state.progress.status}`,
-      );
+    if (!awaiting && this.announced) {
+      throw ApplicationFailure.create({
+        type: DECISION_NOT_YET,
+        message: `the upgrade is about to wait for a decision on ${stepOf(this.announced.awaiting)} (within a second): send it again`,
+      });
     }
+    if (!awaiting) throw new Error(`no decision is awaited: the upgrade is ${this.state.progress.status}`);
     if (this.pending) {
       const p = this.pending.request;
       throw new Error(
@@ -196,7 +199,7 @@ export class Decisions {
     }
     this.state.details([
       `### Upgrade of \`${this.input.cluster}\` is waiting for an operator`,
-      `Step **${awaiting.phase}${awaiting.job ? ` / ${awaiting.job}` : ''}** failed:`,
+      `Step **${stepOf(awaiting)}** failed:`,
       '',
       `> ${awaiting.error.split('\n').join('\n> ')}`,
       '',
@@ -268,6 +271,11 @@ export class Decisions {
       )
       .join('\n');
   }
+}
+
+/** `phase / job`, or the decision point alone. */
+function stepOf(a: Pick<AwaitingDecision, 'phase' | 'job'>): string {
+  return a.job ? `${a.phase} / ${a.job}` : a.phase;
 }
 
 /** The job phase of a decision point (undefined for the workflow's own steps). */

@@ -10,6 +10,11 @@ import type { VerificationReport } from '../src/verify/types.js';
 
 /** Failure type of the detect gate's deadline: final, never retried; the operator decides next. */
 export const GATE_TIMEOUT = 'GateTimeout';
+/**
+ * Failure type of a decision refused because the wait is announced but does not take decisions
+ * yet (the workflow task after the announcement): send it again.
+ */
+export const DECISION_NOT_YET = 'DecisionNotYet';
 
 /** Workflow-level status (also the `UpgradeStatus` search attribute). */
 export type UpgradeStatus =

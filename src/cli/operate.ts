@@ -1,5 +1,6 @@
 // `ks-upgrade status|resolve|gate`: look at an upgrade and act on it, from any terminal.
 import {
+  ApplicationFailure,
   WorkflowFailedError,
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
@@ -10,6 +11,7 @@ import {
 import { ValidationError } from '../errors.js';
 import { upgradeWorkflowId } from '../upgrade/input.js';
 import {
+  DECISION_NOT_YET,
   coreUpgradedSignal,
   progressQuery,
   resolveUpdate,
@@ -322,9 +324,6 @@ export async function statusCommand(
   });
 }
 
-/** The rejection a decision meets in the moment between a wait's announcement and its start. */
-const ABOUT_TO_WAIT = /about to wait for a decision/;
-
 /**
  * Sends the decision; sent again (up to 10 s) while the upgrade says it is about to wait, which it
  * does for one workflow task after the status says AwaitingOperator.
@@ -338,8 +337,11 @@ export async function resolveSoon(
     try {
       return await h.executeUpdate(resolveUpdate, { args: [req] });
     } catch (err) {
-      const why = err instanceof Error && err.cause instanceof Error ? err.cause.message : '';
-      if (!ABOUT_TO_WAIT.test(why) || Date.now() > deadline) throw err;
+      const notYet =
+        err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure
+          ? err.cause.type === DECISION_NOT_YET
+          : false;
+      if (!notYet || Date.now() > deadline) throw err;
       await new Promise((r) => setTimeout(r, 200));
     }
   }
