@@ -204,14 +204,7 @@ async function rewriteInPlace(
     `migrating ${r.key}`,
     'fix the cause (admission webhooks, permissions) and run pre-upgrade again; migrated objects are kept',
   );
-  // A role template this job deleted (step 3) in an earlier attempt is gone by our own hand: the
-  // retry must not bring it back, only for step 3 to delete it a second time.
-  const ours = new Set(
-    (await loadUnion<KubeObject>(ctx.store, KEYS.roleTemplates)).map((o) => `${o.kind ?? ''} ${objectId(o)}`),
-  );
-  const gone = snapshot.filter(
-    (o) => !seen.has(o.metadata.name ?? '') && !ours.has(`${o.kind ?? ''} ${objectId(o)}`),
-  );
+  const gone = convert ? await goneSinceSnapshot(ctx, snapshot, seen) : [];
   if (gone.length > 0 && convert) {
     await forEachLimit(gone, options.concurrency, async (old) => {
       ctx.logger.warn(
@@ -222,6 +215,18 @@ async function rewriteInPlace(
       tick();
     });
   }
+}
+
+/**
+ * Snapshot items no longer listed, except the role templates this job deleted itself (step 3) in an
+ * earlier attempt: a retry must not bring those back only for step 3 to delete them again.
+ */
+async function goneSinceSnapshot(ctx: JobContext, snapshot: Obj[], listed: Set<string>): Promise<Obj[]> {
+  const gone = snapshot.filter((o) => !listed.has(o.metadata.name ?? ''));
+  if (gone.length === 0) return gone;
+  const id = (o: KubeObject): string => `${o.kind ?? ''} ${objectId(o)}`;
+  const ours = new Set((await loadUnion<KubeObject>(ctx.store, KEYS.roleTemplates)).map(id));
+  return gone.filter((o) => !ours.has(id(o)));
 }
 
 /** Create-mode kinds: each snapshot item's conversion is created unless it exists (original). */
