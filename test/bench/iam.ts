@@ -204,15 +204,14 @@ async function sendAll(
   writes: readonly KubeRequest[],
   concurrency: number,
 ): Promise<{ rate: number; refused: Record<string, number> }> {
-  const prepared: KubeRequest[] = writes.map((w) =>
-    w.method === 'PUT' && typeof w.body === 'string' ? { ...w, body: JSON.parse(w.body) as unknown } : w,
-  );
+  // Copies: the recorded writes stay as the migration sent them.
+  const prepared: KubeRequest[] = writes.map((w) => ({ ...w }));
   await forEachLimit(prepared, concurrency, async (w) => {
     if (w.method !== 'PUT') return;
     const res = await kube.transport.request({ method: 'GET', path: w.path });
     if (res.status !== 200) return;
     const live = JSON.parse(res.text) as KubeObject;
-    const o = w.body as KubeObject;
+    const o = (typeof w.body === 'string' ? JSON.parse(w.body) : w.body) as KubeObject;
     w.body = {
       ...o,
       metadata: { ...o.metadata, resourceVersion: live.metadata.resourceVersion, uid: live.metadata.uid },
