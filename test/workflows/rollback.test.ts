@@ -98,15 +98,22 @@ describe('upgradeCluster: abort, cancel and rollback (time-skipping server, fake
     assert.deepEqual(p.rollback?.notRestored, []);
   });
 
-  it('cancel while waiting for the operator: rollback, then cancelled', async () => {
-    const c = new FakeCluster();
-    c.failing.set('prepare-upgrade alpha', { message: 'boom' });
-    const handle = await h.start(c);
-    await waitFor(handle, awaiting, 'alpha to fail');
-    await handle.cancel();
-    assert.equal((await failureOf(handle)).name, 'CancelledFailure');
-    assert.deepEqual(c.callsOf('rollback'), ['rollback alpha']);
-  });
+  for (const operatorTimeout of [undefined, '1h']) {
+    it(`cancel while waiting for the operator: rollback, then cancelled (operatorTimeout ${operatorTimeout ?? 'none'})`, async () => {
+      const c = new FakeCluster();
+      c.failing.set('prepare-upgrade alpha', { message: 'boom' });
+      const handle = await h.start(
+        c,
+        operatorTimeout ? { tuning: { heartbeatTimeout: '2s', operatorTimeout } } : {},
+      );
+      await waitFor(handle, awaiting, 'alpha to fail');
+      await handle.cancel();
+      assert.equal((await failureOf(handle)).name, 'CancelledFailure');
+      assert.deepEqual(c.callsOf('rollback'), ['rollback alpha']);
+      // The wait's timers end with it: no decision, not even the timeout's.
+      assert.deepEqual((await handle.query(progressQuery)).decisions, []);
+    });
+  }
 
   it('skip then abort: the skipped job was touched and is rolled back', async () => {
     const c = new FakeCluster();
