@@ -176,6 +176,17 @@ after(async () => {
   await rm(tmp, { recursive: true, force: true });
 });
 
+/** A `skip` that faults only the first request (of `method`, when named): every later one passes. */
+function allButFirst(method?: string): (req: { method: string }) => boolean {
+  let seen = false;
+  return (req) => {
+    if (method !== undefined && req.method !== method) return true;
+    if (seen) return true;
+    seen = true;
+    return false;
+  };
+}
+
 describe('HTTP fault proxy in front of kube-apiserver', () => {
   it('passes requests and watches through at rate 0, and faults them after setRate(1)', async () => {
     const proxy = await startProxy({ faults: ['500'] });
@@ -227,8 +238,7 @@ describe('HTTP fault proxy in front of kube-apiserver', () => {
     assert.equal(await direct.tryGet(ConfigMapResource, 'throttled', NS), undefined);
 
     // Only the first request is throttled: the retried POST creates the object, once.
-    let seen = 0;
-    const once = await startProxy({ rate: 1, faults: ['429'], skip: () => seen++ > 0 });
+    const once = await startProxy({ rate: 1, faults: ['429'], skip: allButFirst() });
     const kube2 = await clientVia(once);
     const [created, ms2] = await elapsed(() => kube2.create(ConfigMapResource, configMap('throttled-once')));
     assert.equal(created.metadata.name, 'throttled-once');
@@ -272,13 +282,8 @@ describe('HTTP fault proxy in front of kube-apiserver', () => {
 
   it('an update carrying its resourceVersion is sent again after a reset, and succeeds', async () => {
     await direct.create(ConfigMapResource, configMap('updated'));
-    let seen = 0;
     // Only the first PUT is faulted (the GETs of the read-modify-write pass).
-    const proxy = await startProxy({
-      rate: 1,
-      faults: ['reset-after'],
-      skip: (req) => req.method !== 'PUT' || seen++ > 0,
-    });
+    const proxy = await startProxy({ rate: 1, faults: ['reset-after'], skip: allButFirst('PUT') });
     const kube = await clientVia(proxy);
     // Without the resend the caller would see the reset (KubeUnreachableError) although the server
     // applied the change. Sent again, the PUT meets the resourceVersion its first copy changed
@@ -292,12 +297,7 @@ describe('HTTP fault proxy in front of kube-apiserver', () => {
 
   it('a delete is sent again after a reset: the second finds the object gone', async () => {
     await direct.create(ConfigMapResource, configMap('deleted'));
-    let seen = 0;
-    const proxy = await startProxy({
-      rate: 1,
-      faults: ['reset-after'],
-      skip: (req) => req.method !== 'DELETE' || seen++ > 0,
-    });
+    const proxy = await startProxy({ rate: 1, faults: ['reset-after'], skip: allButFirst('DELETE') });
     const kube = await clientVia(proxy);
     // Without the resend the caller would see the reset although the server deleted the object.
     assert.equal(await kube.delete(ConfigMapResource, 'deleted', NS), false, 'already gone on the resend');
@@ -336,8 +336,7 @@ describe('HTTP fault proxy in front of kube-apiserver', () => {
 
     await direct.create(ConfigMapResource, configMap('read-after-503'));
     for (const code of ['500', '503'] as const) {
-      let seen = 0;
-      const once = await startProxy({ rate: 1, faults: [code], skip: () => seen++ > 0 });
+      const once = await startProxy({ rate: 1, faults: [code], skip: allButFirst() });
       const kube = await clientVia(once);
       const [got, ms] = await elapsed(() => kube.get(ConfigMapResource, 'read-after-503', NS));
       assert.equal(got.metadata.name, 'read-after-503');
@@ -348,8 +347,7 @@ describe('HTTP fault proxy in front of kube-apiserver', () => {
 
   it('a POST that only asks (idempotent) is sent again after a reset or a 5xx', async () => {
     for (const fault of ['reset-before', 'reset-after', '500'] as const) {
-      let seen = 0;
-      const once = await startProxy({ rate: 1, faults: [fault], skip: () => seen++ > 0 });
+      const once = await startProxy({ rate: 1, faults: [fault], skip: allButFirst() });
       const kube = await clientVia(once);
       const res = await kube.transport.request({
         method: 'POST',
