@@ -4,8 +4,8 @@
 //  - every object core is about to change is in the backup before the change. The first write is
 //    `saveOnce`; an object that appears later (a webhook registered between two runs, the next
 //    batch of marks) goes to a new write-once part (src/store/parts.ts) before it is touched, so
-//    no stored object is ever rewritten. Read them back with loadGrowingList / loadGrowingRecord. Nothing is written when nothing is
-//    missing, so re-runs leave the store byte-identical.
+//    no stored object is ever rewritten. Read them back with loadGrowingList / loadGrowingRecord.
+//    Nothing is written when nothing is missing, so re-runs leave the store byte-identical.
 import { apiVersionOf, type KubeList, type KubeObject, type ResourceType } from '../../kube/types.js';
 import { growParts, laterParts, type ResourceStore, type SaveOptions } from '../../store/index.js';
 import type { JobContext } from '../types.js';

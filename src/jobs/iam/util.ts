@@ -90,10 +90,10 @@ export async function loadUnion<T>(store: ResourceStore, key: string): Promise<T
 /**
  * A backup that only grows and is never rewritten: items whose id is already stored keep their
  * FIRST stored state (the state before this job changed anything); new ids go to a new write-once
- * part (`<key>.part-<n>`, src/store/parts.ts), so an object that appears on a later attempt is still backed up before
- * it is touched, and every stored object stays byte-identical to its first write. Read it back
- * with {@link loadUnion}. Always encrypted (the iam job requires a key): role and user data is
- * sensitive enough.
+ * part (`<key>.part-<n>`, src/store/parts.ts), so an object that appears on a later attempt is
+ * still backed up before it is touched, and every stored object stays byte-identical to its first
+ * write. Read it back with {@link loadUnion}. Always encrypted (the iam job requires a key): role
+ * and user data is sensitive enough.
  */
 export async function backupUnion<T>(
   store: ResourceStore,
