@@ -74,17 +74,18 @@ const DURATION = /^(\d+)(?:\.(\d{1,9}))?s$/;
  * do this but fails on the two protobufjs copies (see {@link historyToJson}).
  */
 export function historyFromCliJson(json: string): IHistory {
-  const fix = (v: unknown): unknown => {
-    if (Array.isArray(v)) return v.map(fix);
+  // By field name, so that a payload's base64 text is never taken for a time ("123s").
+  const fix = (v: unknown, key = ''): unknown => {
+    if (Array.isArray(v)) return v.map((x) => fix(x, key));
     if (v !== null && typeof v === 'object')
-      return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, fix(x)]));
+      return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, fix(x, k)]));
     if (typeof v !== 'string') return v;
-    if (TIMESTAMP.test(v)) {
+    if (/Time$/.test(key) && TIMESTAMP.test(v)) {
       const ms = Date.parse(v);
       const frac = /\.(\d+)Z$/.exec(v)?.[1] ?? '';
       return { seconds: String(Math.floor(ms / 1000)), nanos: Number(frac.padEnd(9, '0').slice(0, 9)) };
     }
-    const d = DURATION.exec(v);
+    const d = /(Timeout|Interval|Backoff|Duration|Delay)$/.test(key) ? DURATION.exec(v) : null;
     if (d) return { seconds: d[1], nanos: Number((d[2] ?? '').padEnd(9, '0')) };
     return v;
   };
